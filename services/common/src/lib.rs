@@ -1,0 +1,1 @@
+//! What every micro service needs: configuration, discovery, server start-up, telemetry, shutdown.

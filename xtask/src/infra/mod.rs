@@ -1,0 +1,1 @@
+//! Private stateful dependencies for dev and test: PostgreSQL, Redis, a registry.
