@@ -1,4 +1,16 @@
-fn main() {
-    eprintln!("adderservice: not built yet");
-    std::process::exit(1);
+use micro_common::{Metrics, Readiness, server, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init(adderservice::SERVICE);
+    let shutdown = server::shutdown_on_signals();
+    server::serve(
+        adderservice::SERVICE,
+        adderservice::DEFAULT_PORT,
+        adderservice::app(),
+        Readiness::new(),
+        Metrics::new(),
+        shutdown,
+    )
+    .await
 }
