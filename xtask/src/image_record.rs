@@ -31,8 +31,46 @@ pub struct ImageEntry {
     pub registry: Option<String>,
 }
 
+// Read by the manifests module (render), which may not be wired in yet.
+#[allow(dead_code)]
 impl ImageRecord {
     pub fn path() -> std::path::PathBuf {
         crate::project::state_dir().join("images.json")
+    }
+}
+
+impl ImageRecord {
+    /// images.json under a given target dir (a workspace copy has its own).
+    pub fn path_in(target_dir: &std::path::Path) -> std::path::PathBuf {
+        target_dir.join("xtask").join("images.json")
+    }
+
+    /// The record at `path`; an empty record when there is no file yet.
+    pub fn load_from(path: &std::path::Path) -> anyhow::Result<ImageRecord> {
+        use anyhow::Context;
+        if !path.exists() {
+            return Ok(ImageRecord::default());
+        }
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    #[allow(dead_code)]
+    pub fn load() -> anyhow::Result<ImageRecord> {
+        Self::load_from(&Self::path())
+    }
+
+    /// Written to a temporary file and renamed: a reader never sees half a file.
+    pub fn save_to(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        use anyhow::Context;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
     }
 }

@@ -1,19 +1,332 @@
 //! Images: one compile, one FROM-scratch image per service, tag, push.
+//!
+//! Data flow: content tag per service (inputs.rs) -> skip services whose tag
+//! the engine already has -> one `cargo build --release` for the rest
+//! (compile.rs) -> layers + config assembled here (rootfs.rs, archive.rs) ->
+//! `POST /images/load` (engine.rs) -> optional push (engine.rs, credentials.rs)
+//! -> `target/xtask/images.json` (crate::image_record) and a table (output.rs).
+
+mod archive;
+mod compile;
+mod credentials;
+mod engine;
+mod git_info;
+mod inputs;
+mod output;
+mod registry_cmd;
+mod rootfs;
+
+pub use registry_cmd::{RegistryArgs, run_registry};
+
+use crate::image_record::{ImageEntry, ImageRecord};
+use crate::project::{self, Kind, Service};
+use anyhow::{Context, Result, bail};
+use engine::Engine;
+use output::{Outcome, OutputFormat, Row};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
-pub struct BuildArgs {}
-#[derive(clap::Args)]
-pub struct BuildAllArgs {}
-#[derive(clap::Args)]
-pub struct RegistryArgs {}
+#[command(
+    after_help = "Example: cargo xtask build adderservice webapp --push --registry 127.0.0.1:5000"
+)]
+pub struct BuildArgs {
+    /// The services to build (adderservice, auditservice, eventservice, webapp, report).
+    #[arg(required = true)]
+    pub services: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
 
-pub fn run_build(_args: BuildArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`build` is not implemented yet")
+#[derive(clap::Args)]
+#[command(after_help = "Example: cargo xtask build-all --push --env minikube")]
+pub struct BuildAllArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
-pub fn run_build_all(_args: BuildAllArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`build-all` is not implemented yet")
+
+#[derive(clap::Args, Clone)]
+pub struct CommonArgs {
+    /// Push the images after building them.
+    #[arg(long)]
+    pub push: bool,
+    /// Registry to push to, `host:port` (e.g. 127.0.0.1:5000).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "env")]
+    pub registry: Option<String>,
+    /// Push to the registry of environments/<ENV>/env.yaml.
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// `text` (a table) or `json` (the rows, for machines).
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Workspace to build (default: this one). For tests on a copy.
+    #[arg(long, hide = true)]
+    pub workspace: Option<PathBuf>,
+    /// Prefix for image names, e.g. `test123/`. For tests sharing an engine.
+    #[arg(long, hide = true, default_value = "")]
+    pub image_prefix: String,
 }
-pub fn run_registry(_args: RegistryArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`registry` is not implemented yet")
+
+pub fn run_build(args: BuildArgs) -> Result<ExitCode> {
+    let mut services = Vec::new();
+    for name in &args.services {
+        let service = project::service(name)?;
+        if !services.iter().any(|s: &&Service| s.name == service.name) {
+            services.push(service);
+        }
+    }
+    build(&services, &args.common)
+}
+
+pub fn run_build_all(args: BuildAllArgs) -> Result<ExitCode> {
+    let services: Vec<&Service> = project::SERVICES.iter().collect();
+    build(&services, &args.common)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Where `--push` goes: `--registry`, else the environment's registry.
+fn push_target(args: &CommonArgs) -> Result<Option<String>> {
+    if !args.push {
+        if args.registry.is_some() || args.env.is_some() {
+            bail!("--registry/--env only say where to push: add --push");
+        }
+        return Ok(None);
+    }
+    let registry = match (&args.registry, &args.env) {
+        (Some(registry), _) => registry.clone(),
+        (None, Some(env)) => crate::environment::Environment::load(env)?.registry,
+        (None, None) => bail!("--push needs a registry: --registry HOST:PORT or --env <env>"),
+    };
+    let registry = registry.trim_end_matches('/').to_string();
+    if registry.is_empty() || registry.contains("://") {
+        bail!("registry `{registry}` must be `host[:port]`, without a scheme");
+    }
+    Ok(Some(registry))
+}
+
+fn build(services: &[&Service], args: &CommonArgs) -> Result<ExitCode> {
+    let registry = push_target(args)?;
+    let root = match &args.workspace {
+        Some(dir) => dir
+            .canonicalize()
+            .with_context(|| format!("workspace {}", dir.display()))?,
+        None => project::root(),
+    };
+    let rows = runtime()?.block_on(build_async(services, args, &root, registry.as_deref()))?;
+    output::print(&rows, args.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn build_async(
+    services: &[&Service],
+    args: &CommonArgs,
+    root: &std::path::Path,
+    registry: Option<&str>,
+) -> Result<Vec<Row>> {
+    let engine = Engine::connect().await?;
+    let ws = inputs::Workspace::load(root)?;
+    let git = git_info::read(&ws.root)?;
+    let shared = inputs::SharedInputs::collect(&ws)?;
+
+    // 1. Which services need a new image at all?
+    let mut rows = Vec::new();
+    for service in services {
+        let repo = format!("{}{}", args.image_prefix, service.name);
+        let content_tag = inputs::content_tag(&ws, &shared, service)?;
+        let existing = engine.inspect(&format!("{repo}:{content_tag}")).await?;
+        let outcome = if existing.is_some() {
+            Outcome::Cached
+        } else {
+            Outcome::Built
+        };
+        rows.push(Row::new(
+            service.name,
+            repo,
+            content_tag,
+            git.tag.clone(),
+            outcome,
+        ));
+        if let Some(image) = existing {
+            let row = rows.last_mut().expect("just pushed");
+            output::progress(service.name, &format!("cached {}", row.content_tag));
+            // The human tag follows the tree even when the image is reused.
+            engine
+                .tag(
+                    &format!("{}:{}", row.repo, row.content_tag),
+                    &row.repo,
+                    &git.tag,
+                )
+                .await?;
+            row.fill_from(&image);
+        }
+    }
+
+    // 2. One compile for everything that is not cached.
+    let to_build: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.outcome == Outcome::Built)
+        .map(|r| r.service.as_str())
+        .collect();
+    if !to_build.is_empty() {
+        for name in &to_build {
+            output::progress(name, "compiling");
+        }
+        compile::release_build(&ws.root, &to_build, false)?;
+    }
+
+    // 3. Package and load each new image.
+    for row in rows.iter_mut().filter(|r| r.outcome == Outcome::Built) {
+        output::progress(&row.service, "packaging");
+        let service = project::service(&row.service)?;
+        let tarball = package(&ws, &git, service, row)?;
+        engine.load(tarball).await?;
+        let reference = format!("{}:{}", row.repo, row.content_tag);
+        let image = engine
+            .inspect(&reference)
+            .await?
+            .with_context(|| format!("{reference} missing right after loading it"))?;
+        row.fill_from(&image);
+    }
+
+    // 4. Push.
+    if let Some(registry) = registry {
+        let credentials = credentials::for_registry(registry)?;
+        for row in rows.iter_mut() {
+            output::progress(&row.service, &format!("pushing to {registry}"));
+            let target = format!("{registry}/{}", row.repo);
+            let source = format!("{}:{}", row.repo, row.content_tag);
+            engine.tag(&source, &target, &row.content_tag).await?;
+            engine.tag(&source, &target, &row.commit_tag).await?;
+            let reported = engine
+                .push(&target, &row.content_tag, credentials.clone())
+                .await?;
+            engine
+                .push(&target, &row.commit_tag, credentials.clone())
+                .await?;
+            // The engine's RepoDigests is the record of what the registry holds.
+            let image = engine
+                .inspect(&source)
+                .await?
+                .with_context(|| format!("{source} vanished during the push"))?;
+            let prefix = format!("{target}@");
+            let repo_digests: Vec<String> = image
+                .repo_digests
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|d| d.strip_prefix(&prefix).map(String::from))
+                .collect();
+            let digest = match reported {
+                Some(d) if repo_digests.is_empty() || repo_digests.contains(&d) => d,
+                _ => repo_digests
+                    .first()
+                    .cloned()
+                    .with_context(|| format!("the engine reports no digest for {target}"))?,
+            };
+            row.digest = Some(digest);
+            row.registry = Some(registry.to_string());
+        }
+    }
+
+    record(&ws, &rows, &git)?;
+    Ok(rows)
+}
+
+/// Assembles the docker-save tarball of one service image.
+fn package(
+    ws: &inputs::Workspace,
+    git: &git_info::GitInfo,
+    service: &Service,
+    row: &Row,
+) -> Result<Vec<u8>> {
+    let package = ws.package(service.name)?;
+    let bin = package
+        .bins
+        .iter()
+        .find(|b| *b == service.name)
+        .or(package.bins.first())
+        .with_context(|| format!("package {} has no binary", service.name))?;
+    let binary = ws.target_dir.join("release").join(bin);
+    let libraries = rootfs::shared_libraries(&binary)?;
+    let mtime = u64::try_from(git.time).unwrap_or(0);
+    let layers = [
+        rootfs::base_layer(&libraries)?.to_tar(mtime)?,
+        rootfs::binary_layer(&binary, bin)?.to_tar(mtime)?,
+    ];
+    let created = git_info::rfc3339(git.time);
+    let mut exposed = serde_json::Map::new();
+    if service.kind != Kind::Cli && service.port != 0 {
+        exposed.insert(format!("{}/tcp", service.port), serde_json::json!({}));
+    }
+    let source = package.repository.clone().unwrap_or_default();
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": created,
+        "config": {
+            "User": format!("{0}:{0}", rootfs::NONROOT),
+            "ExposedPorts": exposed,
+            "Env": ["PATH=/usr/local/bin"],
+            "Entrypoint": [rootfs::binary_path(bin)],
+            "WorkingDir": "/",
+            "Labels": {
+                "org.opencontainers.image.title": service.name,
+                "org.opencontainers.image.revision": git.commit,
+                "org.opencontainers.image.source": source,
+                "org.opencontainers.image.version": package.version,
+                "org.opencontainers.image.created": created,
+            },
+        },
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": layers.iter().map(|l| format!("sha256:{}", archive::sha256_hex(l))).collect::<Vec<_>>(),
+        },
+        "history": [
+            {"created": created, "created_by": "xtask: /etc, dynamic loader, shared libraries"},
+            {"created": created, "created_by": format!("xtask: {}", rootfs::binary_path(bin))},
+        ],
+    });
+    let config = serde_json::to_vec(&config)?;
+    let tags = [
+        format!("{}:{}", row.repo, row.content_tag),
+        format!("{}:{}", row.repo, row.commit_tag),
+    ];
+    archive::docker_save_tarball(&config, &layers, &tags, mtime)
+}
+
+/// Updates target/xtask/images.json (of the workspace built), keeping the
+/// entries of services not built this time.
+fn record(ws: &inputs::Workspace, rows: &[Row], git: &git_info::GitInfo) -> Result<()> {
+    let path = ImageRecord::path_in(&ws.target_dir);
+    let mut record = ImageRecord::load_from(&path).unwrap_or_default();
+    for row in rows {
+        let previous = record.images.get(&row.service);
+        // A digest stays valid as long as the image is the one pushed.
+        let (digest, registry) = match (&row.digest, previous) {
+            (Some(_), _) => (row.digest.clone(), row.registry.clone()),
+            (None, Some(prev)) if prev.image_id == row.image_id => {
+                (prev.digest.clone(), prev.registry.clone())
+            }
+            _ => (None, None),
+        };
+        record.images.insert(
+            row.service.clone(),
+            ImageEntry {
+                name: row.repo.clone(),
+                content_tag: row.content_tag.clone(),
+                commit_tag: row.commit_tag.clone(),
+                commit: row.revision.clone().unwrap_or_else(|| git.commit.clone()),
+                image_id: row.image_id.clone(),
+                size: row.size,
+                digest,
+                registry,
+            },
+        );
+    }
+    record.save_to(&path)
 }
