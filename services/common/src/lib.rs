@@ -35,11 +35,12 @@
 //! - [`retry`]: `with_backoff(what, &shutdown, || async { ... })` retries forever with jittered
 //!   exponential backoff; `None` when shut down.
 //! - [`postgres`]: `Db::start(flag, discovery, schema, MIGRATIONS, shutdown)` connects (DATABASE_URL, else
-//!   discovered `postgres` + `POSTGRES_USER/PASSWORD/DB`) and runs `migrate` in the background;
+//!   discovered `postgres` + `POSTGRES_USER/PASSWORD/DB`) and runs `migrate` in the background
+//!   (`Db::start_with_url(flag, url, ...)` for in-process tests);
 //!   `db.client().await` gives a pooled connection or an error to answer 503 with.
 //!   `migrate(client, schema, migrations)` is idempotent and replica-safe (advisory lock).
 //! - [`redis`]: `Redis::start(flag, discovery, shutdown)` (REDIS_URL, else discovered `redis` +
-//!   `REDIS_PASSWORD`); `connection()` = shared `ConnectionManager` (2 s timeouts: not for blocking
+//!   `REDIS_PASSWORD`; `Redis::start_with_url(flag, url, shutdown)` for tests); `connection()` = shared `ConnectionManager` (2 s timeouts: not for blocking
 //!   commands), `client()` for dedicated connections.
 //! - `testkit` (cargo feature `testkit`, for dev-dependencies): `pg_admin_url()`, `redis_url()` (panic
 //!   when `MICRO_TEST_*` is unset), `fresh_database() -> url`, `unique_name(prefix)`, `free_port()`,

@@ -71,6 +71,25 @@ pub fn pool(config: tokio_postgres::Config) -> anyhow::Result<Pool> {
         .context("cannot build the PostgreSQL pool")
 }
 
+enum Source {
+    Env(Discovery),
+    Url(String),
+}
+
+impl Source {
+    async fn config(&self) -> anyhow::Result<tokio_postgres::Config> {
+        match self {
+            Source::Env(discovery) => config_from_env(discovery).await,
+            Source::Url(url) => {
+                let mut config: tokio_postgres::Config =
+                    url.parse().context("not a valid PostgreSQL URL")?;
+                config.connect_timeout(Duration::from_secs(3));
+                Ok(config)
+            }
+        }
+    }
+}
+
 /// The database of one service: connects and migrates in the background, retrying with
 /// backoff, and keeps `ready` up to date. Cheap to clone.
 #[derive(Clone)]
@@ -89,6 +108,34 @@ impl Db {
         migrations: &'static [Migration],
         shutdown: CancellationToken,
     ) -> Db {
+        Self::start_from(ready, Source::Env(discovery), schema, migrations, shutdown)
+    }
+
+    /// Like [`Db::start`] but with an explicit URL instead of the environment (tests that run
+    /// several services in one process, each on its own database).
+    pub fn start_with_url(
+        ready: ReadyFlag,
+        url: &str,
+        schema: &'static str,
+        migrations: &'static [Migration],
+        shutdown: CancellationToken,
+    ) -> Db {
+        Self::start_from(
+            ready,
+            Source::Url(url.to_string()),
+            schema,
+            migrations,
+            shutdown,
+        )
+    }
+
+    fn start_from(
+        ready: ReadyFlag,
+        source: Source,
+        schema: &'static str,
+        migrations: &'static [Migration],
+        shutdown: CancellationToken,
+    ) -> Db {
         let db = Db {
             pool: Arc::new(OnceLock::new()),
             ready,
@@ -97,7 +144,7 @@ impl Db {
         tokio::spawn(async move {
             let connected =
                 with_backoff("connect to PostgreSQL and migrate", &shutdown, || async {
-                    let config = config_from_env(&discovery).await?;
+                    let config = source.config().await?;
                     let pool = pool(config)?;
                     let mut client = pool.get().await.map_err(|e| anyhow!("{e}"))?;
                     migrate(&mut client, schema, migrations).await?;

@@ -57,6 +57,20 @@ impl Redis {
     /// Starts the background connector (retrying with backoff), then PINGs every 2 s to
     /// keep `ready` current. The [`ConnectionManager`] reconnects by itself.
     pub fn start(ready: ReadyFlag, discovery: Discovery, shutdown: CancellationToken) -> Redis {
+        Self::start_from(ready, Some(discovery), None, shutdown)
+    }
+
+    /// Like [`Redis::start`] but with an explicit URL instead of the environment (tests).
+    pub fn start_with_url(ready: ReadyFlag, url: &str, shutdown: CancellationToken) -> Redis {
+        Self::start_from(ready, None, Some(url.to_string()), shutdown)
+    }
+
+    fn start_from(
+        ready: ReadyFlag,
+        discovery: Option<Discovery>,
+        url: Option<String>,
+        shutdown: CancellationToken,
+    ) -> Redis {
         let this = Redis {
             state: Arc::new(OnceLock::new()),
             ready,
@@ -64,7 +78,11 @@ impl Redis {
         let task = this.clone();
         tokio::spawn(async move {
             let connected = with_backoff("connect to Redis", &shutdown, || async {
-                let client = client_from_env(&discovery).await?;
+                let client = match (&url, &discovery) {
+                    (Some(url), _) => redis::Client::open(url.as_str())?,
+                    (None, Some(discovery)) => client_from_env(discovery).await?,
+                    (None, None) => unreachable!("Redis::start_from needs a URL or discovery"),
+                };
                 let mut manager = client
                     .get_connection_manager_with_config(manager_config())
                     .await?;
