@@ -1,9 +1,55 @@
 //! `cargo xtask report`: run the report CLI against a running system.
-use std::process::ExitCode;
+//!
+//! Without `--env`: the system `cargo xtask dev` runs (its Redis, read from
+//! `dev.json` in the dev state folder).
+
+use crate::dev::DevState;
+use crate::project;
+use anyhow::{Context, Result, bail};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
 
 #[derive(clap::Args)]
-pub struct ReportArgs {}
+#[command(after_help = "Examples:\n  cargo xtask report\n  cargo xtask report -- --json")]
+pub struct ReportArgs {
+    /// Ask a cluster environment (environments/<env>) instead of the local dev system.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// The state folder of the `cargo xtask dev` to ask (if it was started with --state-dir).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Arguments for the report tool (after `--`), e.g. `--json`.
+    #[arg(last = true)]
+    pub report_args: Vec<String>,
+}
 
-pub fn run(_args: ReportArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`report` is not implemented yet")
+pub fn run(args: ReportArgs) -> Result<ExitCode> {
+    if let Some(env) = &args.env {
+        bail!(
+            "`report --env {env}` is not supported yet; meanwhile run: kubectl -n micro port-forward svc/redis 6379 and REDIS_URL=redis://127.0.0.1:6379 cargo run -p report"
+        );
+    }
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| project::state_dir().join("dev"));
+    let state = DevState::running_in(&state_dir).with_context(|| {
+        format!(
+            "no `cargo xtask dev` is running with state in {}; start it first",
+            state_dir.display()
+        )
+    })?;
+    let report = state.bin_dir.join("report");
+    if !report.is_file() {
+        bail!(
+            "{} is missing: restart `cargo xtask dev` to build it",
+            report.display()
+        );
+    }
+    let err = Command::new(&report)
+        .args(&args.report_args)
+        .env("REDIS_URL", &state.redis_url)
+        .exec();
+    Err(err).with_context(|| format!("running {}", report.display()))
 }

@@ -1,9 +1,370 @@
-//! `cargo xtask dev`: the whole system as local processes.
-use std::process::ExitCode;
+//! `cargo xtask dev`: the whole system as local processes (the fuge equivalent).
+//!
+//! A private PostgreSQL and Redis (state under `target/xtask/dev/`), a DNS
+//! server answering the cluster's SRV/A records, and every service with the
+//! environment Kubernetes would give it; prefixed logs, restarts with backoff,
+//! and a clean stop on Ctrl-C / SIGTERM.
 
-#[derive(clap::Args)]
-pub struct DevArgs {}
+mod dns;
+mod state;
+mod supervisor;
 
-pub fn run(_args: DevArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`dev` is not implemented yet")
+pub use state::DevState;
+
+use crate::infra::postgres::{self, Postgres, PostgresConfig};
+use crate::infra::process;
+use crate::infra::redis::{self, Redis, RedisConfig};
+use crate::project::{self, Kind, SERVICES};
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use supervisor::Supervised;
+
+pub const NAMESPACE: &str = "micro";
+pub const DNS_SUFFIX: &str = "svc.cluster.local";
+/// Cache lifetime of the dev DNS answers (seconds).
+const DNS_TTL: u32 = 5;
+/// The database role and database the services use.
+const DB_USER: &str = "micro";
+const DB_NAME: &str = "micro";
+
+#[derive(clap::Args, Clone, Debug)]
+#[command(
+    after_help = "Examples:\n  cargo xtask dev\n  cargo xtask dev --port-offset 100 --state-dir /tmp/micro-dev"
+)]
+pub struct DevArgs {
+    /// Folder for the PostgreSQL and Redis data (kept between runs).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Added to every service's default port (webapp 3000, adderservice 8080, ...).
+    #[arg(long, default_value_t = 0)]
+    pub port_offset: u16,
+    /// One service's port, e.g. `--port webapp=3001` (repeatable).
+    #[arg(long = "port", value_name = "SERVICE=PORT", value_parser = parse_port)]
+    pub ports: Vec<(String, u16)>,
+    /// Port of the DNS server on 127.0.0.1 (default: a free one).
+    #[arg(long, default_value_t = 0)]
+    pub dns_port: u16,
+    /// Run the binaries in this folder instead of building them.
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// Build and run optimised binaries.
+    #[arg(long)]
+    pub release: bool,
+}
+
+fn parse_port(text: &str) -> Result<(String, u16), String> {
+    let (name, port) = text.split_once('=').ok_or("expected SERVICE=PORT")?;
+    let service = project::service(name).map_err(|e| e.to_string())?;
+    if service.kind == Kind::Cli {
+        return Err(format!("{name} is a command-line tool, it has no port"));
+    }
+    Ok((
+        name.to_string(),
+        port.parse()
+            .map_err(|e| format!("bad port `{port}`: {e}"))?,
+    ))
+}
+
+pub fn run(args: DevArgs) -> Result<ExitCode> {
+    let stop = process::catch_stop_signals();
+    let system = System::start(&args)?;
+    let ready = system.wait_ready(Duration::from_secs(90), stop);
+    if stop.load(Ordering::SeqCst) {
+        eprintln!("stopping");
+        drop(system);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match ready {
+        Ok(()) => system.print_banner(),
+        Err(err) => eprintln!(
+            "warning: {} (still trying; see the log lines above)",
+            project::one_line(&err)
+        ),
+    }
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("stopping every service, Redis and PostgreSQL");
+    drop(system);
+    eprintln!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The running local system. Dropping it stops the services first, then the
+/// DNS server, Redis and PostgreSQL.
+pub struct System {
+    services: Vec<Supervised>,
+    stop_services: Arc<AtomicBool>,
+    pub ports: BTreeMap<&'static str, u16>,
+    pub state: DevState,
+    state_dir: PathBuf,
+    _dns: dns::DnsServer,
+    pub redis: Redis,
+    pub postgres: Postgres,
+}
+
+impl System {
+    pub fn start(args: &DevArgs) -> Result<System> {
+        let state_dir = args
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| project::state_dir().join("dev"));
+        std::fs::create_dir_all(&state_dir)
+            .with_context(|| format!("creating {}", state_dir.display()))?;
+        let state_dir = std::fs::canonicalize(&state_dir)?;
+        if let Some(other) = DevState::running_in(&state_dir) {
+            bail!(
+                "another `cargo xtask dev` (pid {}) is running with state in {}; stop it or pass --state-dir",
+                other.pid,
+                state_dir.display()
+            );
+        }
+        let ports = service_ports(args)?;
+        let bin_dir = match &args.bin_dir {
+            Some(dir) => dir.clone(),
+            None => build_services(args.release)?,
+        };
+        for service in SERVICES {
+            let bin = bin_dir.join(service.name);
+            if !bin.is_file() {
+                bail!(
+                    "{} is missing (build it, or pass another --bin-dir)",
+                    bin.display()
+                );
+            }
+        }
+
+        let labels = Labels::new();
+        let postgres = postgres::start(&PostgresConfig {
+            dir: state_dir.join("postgres"),
+            port: process::free_port()?,
+            ephemeral: false,
+            output: None,
+        })
+        .context("starting PostgreSQL")?;
+        postgres.ensure_role_and_database(DB_USER, DB_NAME)?;
+        let redis = redis::start(&RedisConfig {
+            dir: state_dir.join("redis"),
+            port: process::free_port()?,
+            output: None,
+        })
+        .context("starting Redis")?;
+
+        let mut zone = dns::Zone::new(NAMESPACE, DNS_SUFFIX, DNS_TTL);
+        zone.services
+            .insert("postgres".into(), dns::local(postgres.port));
+        zone.services.insert("redis".into(), dns::local(redis.port));
+        for (name, port) in &ports {
+            zone.services.insert(name.to_string(), dns::local(*port));
+        }
+        let dns = dns::serve(
+            SocketAddr::from(([127, 0, 0, 1], args.dns_port)),
+            Arc::new(RwLock::new(zone.clone())),
+        )?;
+        let env = service_env(&zone, dns.addr.port());
+
+        let state = DevState {
+            pid: std::process::id(),
+            redis_url: redis.url(),
+            postgres_url: format!("postgres://{DB_USER}@127.0.0.1:{}/{DB_NAME}", postgres.port),
+            dns: dns.addr.to_string(),
+            ports: ports.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            bin_dir: bin_dir.clone(),
+        };
+        state.save(&state_dir)?;
+
+        let stop_services = Arc::new(AtomicBool::new(false));
+        let mut services = Vec::new();
+        for service in SERVICES.iter().filter(|s| s.kind != Kind::Cli) {
+            let bin = bin_dir.join(service.name);
+            let env = env.clone();
+            let make = move || {
+                let mut cmd = Command::new(&bin);
+                // Settings that would bypass discovery are not what the cluster gives.
+                for key in [
+                    "DATABASE_URL",
+                    "REDIS_URL",
+                    "MICRO_TEST_PG_URL",
+                    "MICRO_TEST_REDIS_URL",
+                ] {
+                    cmd.env_remove(key);
+                }
+                cmd.envs(env.iter().map(|(k, v)| (k, v)));
+                cmd
+            };
+            services.push(supervisor::supervise(
+                service.name,
+                labels.prefix(service.name),
+                make,
+                stop_services.clone(),
+            ));
+        }
+        Ok(System {
+            services,
+            stop_services,
+            ports,
+            state,
+            state_dir,
+            _dns: dns,
+            redis,
+            postgres,
+        })
+    }
+
+    /// Wait until every service's port answers (or `interrupted` is set).
+    pub fn wait_ready(&self, timeout: Duration, interrupted: &AtomicBool) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        for (name, port) in &self.ports {
+            let addr = SocketAddr::from(([127, 0, 0, 1], *port));
+            while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+                if interrupted.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    bail!(
+                        "{name} does not answer on {addr} after {}s",
+                        timeout.as_secs()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    /// The current pid of each running service (for benchmarks).
+    pub fn pids(&self) -> BTreeMap<String, u32> {
+        self.services
+            .iter()
+            .map(|s| (s.name.clone(), s.pid.load(Ordering::SeqCst)))
+            .collect()
+    }
+
+    fn print_banner(&self) {
+        let webapp = self.ports["webapp"];
+        println!();
+        println!("micro is running (Ctrl-C stops everything):");
+        println!(
+            "  webapp        http://127.0.0.1:{webapp}/add   (audit: http://127.0.0.1:{webapp}/audit)"
+        );
+        for (name, port) in self.ports.iter().filter(|(n, _)| **n != "webapp") {
+            println!("  {name:<13} http://127.0.0.1:{port}/healthz");
+        }
+        println!("  postgres      {}", self.state.postgres_url);
+        println!("  redis         {}", self.state.redis_url);
+        println!(
+            "  dns           {} (try: dig @127.0.0.1 -p {} SRV _main._tcp.adderservice.{NAMESPACE}.{DNS_SUFFIX})",
+            self.state.dns,
+            self._dns.addr.port()
+        );
+        println!("  report        cargo xtask report");
+        println!();
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        self.stop_services.store(true, Ordering::SeqCst);
+        for service in self.services.drain(..) {
+            service.join();
+        }
+        DevState::remove(&self.state_dir);
+        // The DNS server, Redis and PostgreSQL stop as their fields drop.
+    }
+}
+
+/// Each long-running service's port: default + offset, unless set one by one.
+fn service_ports(args: &DevArgs) -> Result<BTreeMap<&'static str, u16>> {
+    let mut ports = BTreeMap::new();
+    for service in SERVICES.iter().filter(|s| s.kind != Kind::Cli) {
+        let port = match args.ports.iter().find(|(name, _)| name == service.name) {
+            Some((_, port)) => *port,
+            None => service
+                .port
+                .checked_add(args.port_offset)
+                .context("--port-offset too large")?,
+        };
+        ports.insert(service.name, port);
+    }
+    Ok(ports)
+}
+
+/// What Kubernetes would inject into every pod of the namespace, plus the
+/// dev-only settings (listen on loopback; ask our DNS server).
+fn service_env(zone: &dns::Zone, dns_port: u16) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("DNS_HOST".to_string(), "127.0.0.1".to_string()),
+        ("DNS_PORT".to_string(), dns_port.to_string()),
+        ("DNS_NAMESPACE".to_string(), zone.namespace.clone()),
+        ("DNS_SUFFIX".to_string(), zone.suffix.clone()),
+        ("LISTEN_HOST".to_string(), "127.0.0.1".to_string()),
+        ("POSTGRES_USER".to_string(), DB_USER.to_string()),
+        ("POSTGRES_PASSWORD".to_string(), String::new()),
+        ("POSTGRES_DB".to_string(), DB_NAME.to_string()),
+    ];
+    for (name, addr) in &zone.services {
+        let prefix = name.to_ascii_uppercase().replace('-', "_");
+        env.push((format!("{prefix}_SERVICE_HOST"), addr.ip().to_string()));
+        env.push((format!("{prefix}_SERVICE_PORT"), addr.port().to_string()));
+    }
+    if std::env::var_os("RUST_LOG").is_none() {
+        env.push(("RUST_LOG".to_string(), "info".to_string()));
+    }
+    env
+}
+
+/// `cargo build` every service binary; returns the folder holding them.
+pub fn build_services(release: bool) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build").current_dir(project::root());
+    if release {
+        cmd.arg("--release");
+    }
+    for service in SERVICES {
+        cmd.args(["-p", service.name]);
+    }
+    eprintln!(
+        "building the services{}",
+        if release { " (release)" } else { "" }
+    );
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("building the services failed ({status})");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project::root().join("target"));
+    Ok(target.join(if release { "release" } else { "debug" }))
+}
+
+/// Coloured, padded service names for log prefixes.
+struct Labels {
+    colour: bool,
+    width: usize,
+}
+
+impl Labels {
+    fn new() -> Self {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let width = SERVICES.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        Labels { colour, width }
+    }
+
+    fn prefix(&self, name: &str) -> String {
+        let width = self.width;
+        if !self.colour {
+            return format!("{name:>width$} | ");
+        }
+        let index = SERVICES.iter().position(|s| s.name == name).unwrap_or(0);
+        let colour = [36, 33, 35, 32, 34, 31][index % 6];
+        format!("\x1b[{colour}m{name:>width$}\x1b[0m | ")
+    }
 }
