@@ -1,0 +1,35 @@
+//! Server-side apply of desired objects, field manager `xtask`, forced (git
+//! is the source of truth: a field someone else took over is taken back).
+
+use super::cluster::Cluster;
+use super::live::CONCURRENCY;
+use super::normalize::FIELD_MANAGER;
+use super::source::DesiredObject;
+use anyhow::Result;
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::api::{Patch, PatchParams};
+use serde_json::Value;
+
+pub async fn apply_one(cluster: &Cluster, object: &DesiredObject, dry_run: bool) -> Result<Value> {
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    params.dry_run = dry_run;
+    let api = cluster.api(object.kind, &object.key.namespace);
+    let result = api
+        .patch(&object.key.name, &params, &Patch::Apply(&object.value))
+        .await
+        .map_err(|e| cluster.explain(&format!("applying {} ({})", object.key, object.file), e))?;
+    Ok(serde_json::to_value(result)?)
+}
+
+/// Apply `objects` with at most [`CONCURRENCY`] requests in flight.
+pub async fn apply_all(
+    cluster: &Cluster,
+    objects: &[&DesiredObject],
+    dry_run: bool,
+) -> Result<Vec<Value>> {
+    stream::iter(objects.iter().copied())
+        .map(|o| apply_one(cluster, o, dry_run))
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await
+}

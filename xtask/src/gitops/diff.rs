@@ -1,0 +1,59 @@
+//! `cargo xtask diff`: what sync would change, as a unified diff per object.
+
+use super::cluster::Cluster;
+use super::live;
+use super::plan::{self, Action};
+use super::report::{self, Output};
+use super::source::Desired;
+use crate::environment::Environment;
+use anyhow::Result;
+use serde_json::json;
+use std::process::ExitCode;
+
+/// Exit 0 in sync, 1 with differences (kubectl diff's convention).
+pub async fn diff(
+    cluster: &Cluster,
+    env: &Environment,
+    desired: &Desired,
+    output: Output,
+) -> Result<ExitCode> {
+    let live = live::fetch(cluster, &env.name, &env.namespace, &desired.objects).await?;
+    let mut plan = plan::build(&desired.objects, &live);
+    plan::confirm(cluster, &mut plan).await?;
+    match output {
+        Output::Json => {
+            let objects: Vec<_> = plan
+                .changes
+                .iter()
+                .map(|c| {
+                    json!({
+                        "kind": c.key.kind, "namespace": c.key.namespace, "name": c.key.name,
+                        "action": c.action,
+                        "diff": if c.action == Action::Unchanged { None } else { Some(report::change_diff(c, false)) },
+                    })
+                })
+                .collect();
+            let doc = json!({
+                "env": env.name, "commit": desired.commit, "inSync": plan.in_sync(),
+                "summary": plan.summary(), "objects": objects,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Output::Text => {
+            let colour = report::colour_enabled();
+            for change in plan
+                .changes
+                .iter()
+                .filter(|c| c.action != Action::Unchanged)
+            {
+                print!("{}", report::change_diff(change, colour));
+            }
+            println!("{}", plan.summary());
+        }
+    }
+    Ok(if plan.in_sync() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

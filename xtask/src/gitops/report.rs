@@ -1,0 +1,157 @@
+//! Output: the change set table, diffs, JSON for machines, colour for people.
+
+use super::kinds::ObjectKey;
+use super::normalize::{mask_secrets, strip};
+use super::plan::{Action, Change, Plan};
+use serde::Serialize;
+use serde_json::Value;
+use std::io::IsTerminal;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+pub fn colour_enabled() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn paint(text: &str, code: &str, on: bool) -> String {
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+pub fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(7)]
+}
+
+#[derive(Serialize)]
+pub struct ObjectLine {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub action: &'static str,
+}
+
+pub fn past_tense(action: Action, dry_run: bool) -> &'static str {
+    match (action, dry_run) {
+        (Action::Create, false) => "created",
+        (Action::Configure, false) => "configured",
+        (Action::Prune, false) => "pruned",
+        (Action::Create, true) => "created (dry run)",
+        (Action::Configure, true) => "configured (dry run)",
+        (Action::Prune, true) => "pruned (dry run)",
+        (Action::Unchanged, _) => "unchanged",
+    }
+}
+
+pub fn lines(plan: &Plan, dry_run: bool) -> Vec<ObjectLine> {
+    plan.changes
+        .iter()
+        .map(|c| ObjectLine {
+            kind: c.key.kind.clone(),
+            namespace: c.key.namespace.clone(),
+            name: c.key.name.clone(),
+            action: past_tense(c.action, dry_run),
+        })
+        .collect()
+}
+
+/// `3 created, 1 configured, 14 unchanged, 1 pruned`
+pub fn sync_summary(plan: &Plan) -> String {
+    format!(
+        "{} created, {} configured, {} unchanged, {} pruned",
+        plan.count(Action::Create),
+        plan.count(Action::Configure),
+        plan.count(Action::Unchanged),
+        plan.count(Action::Prune)
+    )
+}
+
+/// An aligned table; the first row is the header.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn to_yaml(value: &Value) -> String {
+    if value.is_null() {
+        String::new()
+    } else {
+        serde_yaml::to_string(value).unwrap_or_default()
+    }
+}
+
+/// The unified diff of one change (live → what sync would store).
+pub fn change_diff(change: &Change, colour: bool) -> String {
+    let mut before = change.live.as_ref().map(strip).unwrap_or(Value::Null);
+    let mut after = match change.action {
+        Action::Prune => Value::Null,
+        Action::Configure => change.preview.as_ref().map(strip).unwrap_or(Value::Null),
+        _ => change
+            .desired
+            .as_ref()
+            .map(|d| strip(&d.value))
+            .unwrap_or(Value::Null),
+    };
+    mask_secrets(&mut before, &mut after);
+    let (old, new) = (to_yaml(&before), to_yaml(&after));
+    let name = label(&change.key);
+    let diff = similar::TextDiff::from_lines(&old, &new);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("live/{name}"), &format!("git/{name}"))
+        .to_string();
+    text.lines()
+        .map(|line| {
+            let code = if line.starts_with("+++") || line.starts_with("---") {
+                "1"
+            } else if line.starts_with('+') {
+                "32"
+            } else if line.starts_with('-') {
+                "31"
+            } else if line.starts_with("@@") {
+                "36"
+            } else {
+                ""
+            };
+            if code.is_empty() {
+                format!("{line}\n")
+            } else {
+                format!("{}\n", paint(line, code, colour))
+            }
+        })
+        .collect()
+}
+
+pub fn label(key: &ObjectKey) -> String {
+    if key.namespace.is_empty() {
+        key.to_string()
+    } else {
+        format!("{}/{}", key.namespace, key)
+    }
+}

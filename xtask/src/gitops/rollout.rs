@@ -1,0 +1,185 @@
+//! Rollout health of Deployments and StatefulSets, and waiting for it.
+//!
+//! Rolled out = the controller has seen the latest spec (observedGeneration ≥
+//! generation) and updated == available (ready for StatefulSets) == desired
+//! replicas, with no old replicas left. A Deployment whose Progressing
+//! condition says ProgressDeadlineExceeded has failed and is not waited for.
+
+use super::cluster::Cluster;
+use super::kinds::ObjectKey;
+use super::live::CONCURRENCY;
+use anyhow::{Result, bail};
+use futures::{StreamExt, TryStreamExt, stream};
+use serde::Serialize;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "message", rename_all = "lowercase")]
+pub enum Health {
+    Ready,
+    Progressing(String),
+    Failed(String),
+}
+
+impl std::fmt::Display for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Health::Ready => write!(f, "ready"),
+            Health::Progressing(m) => write!(f, "progressing: {m}"),
+            Health::Failed(m) => write!(f, "failed: {m}"),
+        }
+    }
+}
+
+fn int(v: &Value, pointer: &str) -> Option<i64> {
+    v.pointer(pointer).and_then(Value::as_i64)
+}
+
+fn condition<'a>(v: &'a Value, kind: &str) -> Option<&'a Value> {
+    v.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
+}
+
+/// Health of a live Deployment or StatefulSet.
+pub fn health(live: &Value) -> Health {
+    let kind = live.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if let Some(progressing) = condition(live, "Progressing")
+        && progressing.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded")
+    {
+        let message = progressing
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("progress deadline exceeded");
+        return Health::Failed(format!("ProgressDeadlineExceeded: {message}"));
+    }
+    let generation = int(live, "/metadata/generation").unwrap_or(0);
+    let observed = int(live, "/status/observedGeneration").unwrap_or(0);
+    if observed < generation {
+        return Health::Progressing("waiting for the controller to observe the new spec".into());
+    }
+    let desired = int(live, "/spec/replicas").unwrap_or(1);
+    let updated = int(live, "/status/updatedReplicas").unwrap_or(0);
+    let current = int(live, "/status/replicas").unwrap_or(0);
+    let available = if kind == "StatefulSet" {
+        int(live, "/status/readyReplicas").unwrap_or(0)
+    } else {
+        int(live, "/status/availableReplicas").unwrap_or(0)
+    };
+    if updated < desired {
+        return Health::Progressing(format!("{updated} of {desired} updated replicas"));
+    }
+    if current > updated {
+        return Health::Progressing(format!(
+            "{} old replicas pending termination",
+            current - updated
+        ));
+    }
+    if available < desired {
+        let hint = condition(live, "Available")
+            .and_then(|c| c.get("message"))
+            .and_then(Value::as_str)
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        return Health::Progressing(format!(
+            "{available} of {desired} updated replicas available{hint}"
+        ));
+    }
+    Health::Ready
+}
+
+/// Wait until every object in `keys` is rolled out; fail naming the object
+/// and its condition on a failed rollout or at the timeout.
+pub async fn wait(cluster: &Cluster, keys: &[ObjectKey], timeout: Duration) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let bar = indicatif::ProgressBar::new(keys.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} rollout {pos}/{len} ready {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut pending: Vec<ObjectKey> = keys.to_vec();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let states: Vec<(ObjectKey, Health)> = stream::iter(pending.iter().cloned())
+            .map(|key| async move {
+                let kind = key.info().expect("rollout kinds are known");
+                let live = cluster
+                    .api(kind, &key.namespace)
+                    .get(&key.name)
+                    .await
+                    .map_err(|e| cluster.explain(&format!("reading {key}"), e))?;
+                let mut value = serde_json::to_value(live)?;
+                value["kind"] = Value::String(key.kind.clone());
+                anyhow::Ok((key, health(&value)))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        if let Some((key, Health::Failed(message))) =
+            states.iter().find(|(_, h)| matches!(h, Health::Failed(_)))
+        {
+            bar.finish_and_clear();
+            bail!("rollout of {key} failed: {message}");
+        }
+        pending = states
+            .iter()
+            .filter(|(_, h)| *h != Health::Ready)
+            .map(|(k, _)| k.clone())
+            .collect();
+        pending.sort();
+        bar.set_position((keys.len() - pending.len()) as u64);
+        if let Some(first) = pending.first() {
+            bar.set_message(format!(
+                "waiting for {first}{}",
+                if pending.len() > 1 { " …" } else { "" }
+            ));
+        }
+        if pending.is_empty() {
+            bar.finish_and_clear();
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            bar.finish_and_clear();
+            let stuck: Vec<String> = states
+                .iter()
+                .filter(|(_, h)| *h != Health::Ready)
+                .map(|(k, h)| format!("{k} ({h})"))
+                .collect();
+            bail!(
+                "rollout not finished after {}s: {}",
+                timeout.as_secs(),
+                stuck.join(", ")
+            );
+        }
+        tokio::time::sleep(pause.min(timeout.saturating_sub(started.elapsed()))).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn health_reads_generation_replicas_and_conditions() {
+        let ready = json!({"kind": "Deployment", "metadata": {"generation": 2}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}});
+        assert_eq!(health(&ready), Health::Ready);
+        let mut stale = ready.clone();
+        stale["metadata"]["generation"] = json!(3);
+        assert!(matches!(health(&stale), Health::Progressing(_)));
+        let failed = json!({"kind": "Deployment", "metadata": {"generation": 1}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 1, "conditions": [{"type": "Progressing", "status": "False",
+              "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"a-1\" has timed out progressing."}]}});
+        assert!(matches!(health(&failed), Health::Failed(m) if m.contains("timed out")));
+        let sts = json!({"kind": "StatefulSet", "metadata": {"generation": 1}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 0}});
+        assert!(matches!(health(&sts), Health::Progressing(_)));
+    }
+}
