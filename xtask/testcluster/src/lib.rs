@@ -1,1 +1,297 @@
 //! An in-memory Kubernetes API server for tests.
+//!
+//! No Kubernetes cluster can run on the build machine, yet `cargo xtask sync`,
+//! `diff` and `status` must be tested against something that speaks the API over
+//! HTTP. This crate is that something: it stores objects in memory, answers with
+//! Kubernetes' own paths, status codes and `Status` bodies, simulates the status
+//! that controllers would write (rollouts, ClusterIPs, NodePorts), and runs no
+//! containers. The real `kubectl` (1.32) and the `kube` crate use it unchanged.
+//!
+//! # Starting it in-process
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use testcluster::{Options, TestCluster};
+//! let cluster = TestCluster::start(Options::default()).await?; // 127.0.0.1:0: a free port
+//! // `cluster.kubeconfig()` is a kubeconfig file (context `minikube`, namespace `micro`):
+//! // run `kubectl` with KUBECONFIG=<that path>, or build a kube::Client from it.
+//! println!("{}", cluster.url());
+//! let writes = cluster.audit_events().into_iter().filter(|e| e.is_write()).count();
+//! # let _ = writes;
+//! cluster.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! From synchronous code (plain `#[test]`), [`BlockingTestCluster::start`] runs the
+//! server on its own runtime thread.
+//!
+//! `Options::rollout_delay` is how long a Deployment/StatefulSet takes to look
+//! rolled out after a spec change; `Options::progress_deadline` how long until a
+//! rollout whose image tag is `broken` (`app:broken`, `app:broken@sha256:...`)
+//! reports `Progressing=False` with reason `ProgressDeadlineExceeded`.
+//!
+//! # The API served
+//!
+//! - Discovery: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/<group>[/<version>]`
+//!   (legacy discovery only: kubectl falls back to it), `/openapi/v3` with one small
+//!   document per group-version listing each kind's operations and parameters
+//!   (kubectl reads it to learn that the server validates fields and supports dry-run).
+//! - Kinds: Namespaces; v1 Services, ConfigMaps, Secrets, PersistentVolumeClaims,
+//!   Pods, ServiceAccounts; apps/v1 Deployments and StatefulSets (`status`, `scale`
+//!   subresources); policy/v1 PodDisruptionBudgets; networking.k8s.io/v1
+//!   NetworkPolicies. Anything else: 404 `the server could not find the requested resource`.
+//! - Verbs: get, list (`labelSelector`, `fieldSelector` on `metadata.name` /
+//!   `metadata.namespace`, `resourceVersion`), watch (ordered events, resume from
+//!   `resourceVersion`, `timeoutSeconds`), create, update (409 on a stale
+//!   `resourceVersion`), delete (a Namespace deletes what it holds), deletecollection,
+//!   patch (JSON patch, merge patch, strategic merge patch, server-side apply with
+//!   `fieldManager`, `force`, per-manager `managedFields`, conflicts), `dryRun=All`
+//!   on every write, `fieldValidation=Strict` (unknown fields: 400).
+//! - Table output (`Accept: application/json;as=Table;v=v1;g=meta.k8s.io`) with
+//!   kubectl's usual columns.
+//! - An audit log: one JSON line per request ([`AuditEvent`]), in memory and
+//!   optionally in a file.
+//!
+//! # Known differences from kube-apiserver
+//!
+//! - No authentication, authorization, admission webhooks, TLS or protobuf; HTTP/JSON only.
+//! - Legacy discovery only (no aggregated discovery); the OpenAPI documents carry
+//!   operations and parameters but no schemas.
+//! - Validation: field names and types are checked against the k8s-openapi types
+//!   (unknown fields rejected under `fieldValidation=Strict`, dropped otherwise);
+//!   semantic validation (selectors matching labels, immutable fields, name
+//!   syntax) is mostly absent.
+//! - Server-side apply knows list semantics from a built-in table (containers,
+//!   env, ports, volumes, volumeMounts, conditions... keyed; every other list
+//!   atomic) rather than from the OpenAPI schema; set-lists (`v:`) are treated atomic.
+//! - No garbage collector: deleting a Deployment leaves nothing behind because no
+//!   ReplicaSets or Pods are created; only a Namespace deletes its contents
+//!   (immediately, without a `Terminating` phase lasting).
+//! - Controllers are simulated: no ReplicaSets, Pods or Endpoints are created.
+//! - Watch history is never compacted (no 410 Gone); bookmarks are not sent.
+//! - List items carry `apiVersion`/`kind`; `limit`/`continue` paging is ignored
+//!   (the whole list is returned, without a `continue` token).
+//! - Deletion is immediate: no graceful deletion, finalizers are not honoured.
+
+mod apply;
+mod audit;
+mod controllers;
+mod defaults;
+mod discovery;
+mod errors;
+mod handlers;
+mod kubeconfig;
+mod meta;
+mod patch;
+mod resources;
+mod selectors;
+mod server;
+mod store;
+mod table;
+mod validate;
+mod watch;
+mod writes;
+
+pub use audit::AuditEvent;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to start a [`TestCluster`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where to listen; `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// Name of the context (and cluster and user) written to the kubeconfig.
+    pub context: String,
+    /// Default namespace of that context.
+    pub namespace: String,
+    /// Where to write the kubeconfig; `None`: a file in a private temporary
+    /// directory, removed when the cluster is shut down or dropped.
+    pub kubeconfig: Option<PathBuf>,
+    /// Also append each audit event as one JSON line to this file.
+    pub audit_log: Option<PathBuf>,
+    /// How long a Deployment/StatefulSet takes to look rolled out after a spec change.
+    pub rollout_delay: Duration,
+    /// How long until a rollout of a `broken` image reports `ProgressDeadlineExceeded`.
+    pub progress_deadline: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            context: "minikube".to_string(),
+            namespace: "micro".to_string(),
+            kubeconfig: None,
+            audit_log: None,
+            rollout_delay: Duration::from_millis(300),
+            progress_deadline: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A running in-memory API server. Dropping it stops the server too.
+pub struct TestCluster {
+    addr: SocketAddr,
+    kubeconfig: PathBuf,
+    state: Arc<server::Cluster>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _tempdir: Option<TempDir>,
+}
+
+impl TestCluster {
+    /// Binds, starts serving and the simulated controllers, and writes the kubeconfig
+    /// (only once the server answers).
+    pub async fn start(opts: Options) -> anyhow::Result<TestCluster> {
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.listen))?;
+        let addr = listener.local_addr()?;
+        let state = server::Cluster::new(&opts)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(server::serve(listener, state.clone(), rx));
+        let (kubeconfig, tempdir) = match &opts.kubeconfig {
+            Some(path) => (path.clone(), None),
+            None => {
+                let dir = TempDir::new()?;
+                (dir.0.join("kubeconfig"), Some(dir))
+            }
+        };
+        kubeconfig::write(
+            &kubeconfig,
+            &format!("http://{addr}"),
+            &opts.context,
+            &opts.namespace,
+        )?;
+        Ok(TestCluster {
+            addr,
+            kubeconfig,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+            _tempdir: tempdir,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The kubeconfig file naming this server.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// Every request answered so far, in order.
+    pub fn audit_events(&self) -> Vec<AuditEvent> {
+        self.state.audit.events()
+    }
+
+    /// Forgets the audit events recorded so far (to count a command's own requests).
+    pub fn clear_audit_events(&self) {
+        self.state.audit.clear()
+    }
+
+    /// Stops serving (open watches end) and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Serves until the process is stopped (Ctrl-C / SIGTERM).
+    pub async fn serve_until_signal(self) -> anyhow::Result<()> {
+        tokio::signal::ctrl_c().await?;
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A [`TestCluster`] on its own runtime thread, for synchronous tests.
+pub struct BlockingTestCluster {
+    runtime: Option<tokio::runtime::Runtime>,
+    cluster: Option<TestCluster>,
+}
+
+impl BlockingTestCluster {
+    /// Starts the server on a private multi-threaded runtime.
+    pub fn start(opts: Options) -> anyhow::Result<BlockingTestCluster> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let cluster = runtime.block_on(TestCluster::start(opts))?;
+        Ok(BlockingTestCluster {
+            runtime: Some(runtime),
+            cluster: Some(cluster),
+        })
+    }
+
+    /// The running cluster (addr, url, kubeconfig, audit events).
+    pub fn cluster(&self) -> &TestCluster {
+        self.cluster.as_ref().expect("cluster present until drop")
+    }
+
+    /// The kubeconfig file naming this server.
+    pub fn kubeconfig(&self) -> &Path {
+        self.cluster().kubeconfig()
+    }
+
+    /// Every request answered so far, in order.
+    pub fn audit_events(&self) -> Vec<AuditEvent> {
+        self.cluster().audit_events()
+    }
+}
+
+impl Drop for BlockingTestCluster {
+    fn drop(&mut self) {
+        if let (Some(rt), Some(cluster)) = (self.runtime.take(), self.cluster.take()) {
+            rt.block_on(cluster.shutdown());
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A private temporary directory removed on drop (no tempfile dependency at runtime).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<TempDir> {
+        let name = format!(
+            "testcluster-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,129 @@
+//! Watches: newline-delimited `{"type": ..., "object": ...}` events in
+//! resourceVersion order, replayed from the requested resourceVersion (or the
+//! current state as ADDED events) and then followed live.
+use crate::resources::ResourceKind;
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::server::Cluster;
+use crate::store::{EventType, WatchEvent, namespace_of};
+use axum::body::Body;
+use axum::response::Response;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+pub struct WatchRequest {
+    pub kind: &'static ResourceKind,
+    pub namespace: Option<String>,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    /// Resume after this resourceVersion; None: start with the current state.
+    pub since: Option<u64>,
+    pub timeout: Option<Duration>,
+    /// `sendInitialEvents=true`: end the initial state with a bookmark.
+    pub initial_events_bookmark: bool,
+}
+
+impl WatchRequest {
+    fn matches(&self, obj: &Value) -> bool {
+        self.namespace
+            .as_deref()
+            .is_none_or(|ns| ns == namespace_of(obj))
+            && self.labels.matches(obj)
+            && self.fields.matches(obj)
+    }
+
+    /// The event this watcher sees, if any (an object that stops matching is DELETED).
+    fn translate(&self, e: &WatchEvent) -> Option<(&'static str, Value)> {
+        if e.kind != self.kind {
+            return None;
+        }
+        let now = self.matches(&e.object);
+        let before = e.previous.as_ref().is_some_and(|p| self.matches(p));
+        match (e.etype, now, before) {
+            (EventType::Modified, true, false) => Some(("ADDED", e.object.clone())),
+            (EventType::Modified, false, true) => Some(("DELETED", e.object.clone())),
+            (_, true, _) => Some((e.etype.as_str(), e.object.clone())),
+            _ => None,
+        }
+    }
+}
+
+fn line(etype: &str, object: &Value) -> Vec<u8> {
+    let mut bytes =
+        serde_json::to_vec(&json!({"type": etype, "object": object})).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+pub fn serve(cluster: Arc<Cluster>, req: WatchRequest) -> Response {
+    let (mut initial, live): (Vec<Vec<u8>>, broadcast::Receiver<Arc<WatchEvent>>) = {
+        let store = cluster.store();
+        match req.since {
+            Some(rv) => {
+                let (replay, rx) = store.subscribe(rv);
+                let lines = replay
+                    .iter()
+                    .filter_map(|e| req.translate(e))
+                    .map(|(t, o)| line(t, &o))
+                    .collect();
+                (lines, rx)
+            }
+            None => {
+                let mut lines: Vec<Vec<u8>> = store
+                    .list(req.kind, req.namespace.as_deref())
+                    .into_iter()
+                    .filter(|o| req.matches(o))
+                    .map(|o| line("ADDED", o))
+                    .collect();
+                if req.initial_events_bookmark {
+                    let bookmark = json!({"kind": req.kind.kind, "apiVersion": req.kind.api_version(),
+                        "metadata": {"resourceVersion": store.resource_version().to_string(),
+                                     "annotations": {"k8s.io/initial-events-end": "true"}}});
+                    lines.push(line("BOOKMARK", &bookmark));
+                }
+                (lines, store.subscribe_live())
+            }
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+    let mut stopping = cluster.stopping.subscribe();
+    tokio::spawn(async move {
+        let mut live = live;
+        for l in initial.drain(..) {
+            if tx.send(l).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::sleep(req.timeout.unwrap_or(Duration::from_secs(3600)));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = stopping.changed() => return,
+                _ = tx.closed() => return,
+                event = live.recv() => match event {
+                    Ok(e) => {
+                        if let Some((t, o)) = req.translate(&e) {
+                            if tx.send(line(t, &o)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    // Too slow a reader, or the server is gone: end the watch; clients re-watch.
+                    Err(_) => return,
+                },
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
+        .expect("a valid response")
+}
