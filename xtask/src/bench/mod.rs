@@ -1,6 +1,8 @@
 //! `cargo xtask bench <target>`: figures for services, build and sync.
 use std::process::ExitCode;
 
+mod build;
+
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// What to measure.
@@ -18,7 +20,11 @@ pub enum BenchTarget {
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.target {
         BenchTarget::Services => anyhow::bail!("`bench services` is not implemented yet"),
-        BenchTarget::Build => anyhow::bail!("`bench build` is not implemented yet"),
+        BenchTarget::Build => {
+            // MICRO_BENCH_COLD=1: also start from an empty target dir.
+            let cold = std::env::var("MICRO_BENCH_COLD").is_ok_and(|v| v == "1");
+            build::run(build::BuildBenchOptions { cold })
+        }
         BenchTarget::Sync => anyhow::bail!("`bench sync` is not implemented yet"),
     }
 }

@@ -74,31 +74,38 @@ pub fn progress(service: &str, what: &str) {
 }
 
 pub fn print(rows: &[Row], format: OutputFormat) -> Result<()> {
-    match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(rows)?),
-        OutputFormat::Text => {
-            println!(
-                "{:<14} {:<24} {:<20} {:>9}  {:<7} DIGEST",
-                "SERVICE", "TAG", "COMMIT TAG", "SIZE", ""
-            );
-            for r in rows {
-                let outcome = match r.outcome {
-                    Outcome::Cached => "cached",
-                    Outcome::Built => "built",
-                };
-                println!(
-                    "{:<14} {:<24} {:<20} {:>9}  {:<7} {}",
-                    r.service,
-                    r.content_tag,
-                    r.commit_tag,
-                    human_size(r.size),
-                    outcome,
-                    r.digest.as_deref().unwrap_or("-")
-                );
-            }
-        }
+    let text = match format {
+        OutputFormat::Json => serde_json::to_string_pretty(rows)? + "\n",
+        OutputFormat::Text => table(rows),
+    };
+    // A closed pipe (`| head`) is the reader's choice, not an error.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut text = format!(
+        "{:<14} {:<24} {:<20} {:>9}  {:<7} DIGEST\n",
+        "SERVICE", "TAG", "COMMIT TAG", "SIZE", "STATUS"
+    );
+    for r in rows {
+        let outcome = match r.outcome {
+            Outcome::Cached => "cached",
+            Outcome::Built => "built",
+        };
+        text.push_str(&format!(
+            "{:<14} {:<24} {:<20} {:>9}  {:<7} {}\n",
+            r.service,
+            r.content_tag,
+            r.commit_tag,
+            human_size(r.size),
+            outcome,
+            r.digest.as_deref().unwrap_or("-")
+        ));
+    }
+    text
 }
 
 fn human_size(bytes: u64) -> String {
