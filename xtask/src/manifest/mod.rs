@@ -1,24 +1,150 @@
 //! Manifests: definitions + env.yaml -> environments/<env>/manifests/, and commit.
+//!
+//! - `definition`: deployment/ and infrastructure/ files, read strictly
+//! - `images`: which image (by digest) each service runs
+//! - `objects`, `policy`: typed Kubernetes objects
+//! - `render`: all of it into memory; `files`: write or `--check`
+//! - `yaml11`: quoting so kubectl's YAML 1.1 reads strings as strings
+//! - `commit`: git2 commit of one environment folder; `secrets`: the cluster Secrets
+
+pub mod commit;
+pub mod definition;
+pub mod files;
+pub mod images;
+pub mod objects;
+pub mod policy;
+pub mod render;
+pub mod secrets;
+pub mod yaml11;
+
+use crate::image_record::ImageRecord;
+use anyhow::Result;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
-pub struct RenderArgs {}
-#[derive(clap::Args)]
-pub struct CommitArgs {}
-#[derive(clap::Args)]
-pub struct ReleaseArgs {}
-#[derive(clap::Args)]
-pub struct SecretsArgs {}
+#[command(
+    after_help = "Example: cargo xtask render --env minikube\n         cargo xtask render --env aws --check"
+)]
+pub struct RenderArgs {
+    /// Environment: a folder of environments/ with an env.yaml (minikube, aws).
+    #[arg(long)]
+    pub env: String,
+    /// Write nothing; exit 1 naming the files that differ from what render would write.
+    #[arg(long)]
+    pub check: bool,
+    /// Workspace root to read and write (tests use a temporary copy).
+    #[arg(long, hide = true)]
+    pub root: Option<PathBuf>,
+    /// Image record to pin images from (default target/xtask/images.json).
+    #[arg(long, hide = true)]
+    pub images: Option<PathBuf>,
+}
 
-pub fn run_render(_args: RenderArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`render` is not implemented yet")
+#[derive(clap::Args)]
+#[command(after_help = "Example: cargo xtask commit --env aws")]
+pub struct CommitArgs {
+    /// Environment whose folder environments/<env>/ is committed.
+    #[arg(long)]
+    pub env: String,
+    /// Repository root (tests use a temporary repository).
+    #[arg(long, hide = true)]
+    pub root: Option<PathBuf>,
 }
-pub fn run_commit(_args: CommitArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`commit` is not implemented yet")
+
+#[derive(clap::Args)]
+#[command(after_help = "Example: cargo xtask release --env minikube --registry 127.0.0.1:5000")]
+pub struct ReleaseArgs {
+    /// Environment to propose a deploy for.
+    #[arg(long)]
+    pub env: String,
+    /// Push to this registry instead of env.yaml's (e.g. a local registry on another port).
+    #[arg(long)]
+    pub registry: Option<String>,
 }
-pub fn run_release(_args: ReleaseArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`release` is not implemented yet")
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Creates missing Secrets; with --rotate, replaces their values.\nValues: $POSTGRES_PASSWORD / $REDIS_PASSWORD when set, else generated.\nExample: cargo xtask secrets --env minikube\n         POSTGRES_PASSWORD=... cargo xtask secrets --env aws --rotate"
+)]
+pub struct SecretsArgs {
+    /// Environment: its kube context and namespace come from env.yaml.
+    #[arg(long)]
+    pub env: String,
+    /// Replace the values of Secrets that exist already.
+    #[arg(long)]
+    pub rotate: bool,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Use this kube context instead of env.yaml's `context`.
+    #[arg(long)]
+    pub context: Option<String>,
 }
-pub fn run_secrets(_args: SecretsArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`secrets` is not implemented yet")
+
+pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
+    let root = args.root.unwrap_or_else(crate::project::root);
+    let record = images::load_record(&args.images.unwrap_or_else(ImageRecord::path))?;
+    let rendered = render::render(&root, &args.env, &record)?;
+    let dir = render::manifests_dir(&args.env);
+    if args.check {
+        let comparison = files::compare(&root, &args.env, &rendered)?;
+        if comparison.is_clean() {
+            println!(
+                "{}: {} files, all as rendered",
+                dir.display(),
+                comparison.unchanged
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        for (what, names) in [
+            ("differs", &comparison.changed),
+            ("missing", &comparison.missing),
+            ("not rendered", &comparison.extra),
+        ] {
+            for name in names {
+                println!("{what}: {}", dir.join(name).display());
+            }
+        }
+        eprintln!(
+            "error: {} is not what `cargo xtask render --env {}` writes: re-render and commit",
+            dir.display(),
+            args.env
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let comparison = files::write(&root, &args.env, &rendered)?;
+    println!(
+        "{}: {} written, {} removed, {} unchanged",
+        dir.display(),
+        comparison.changed.len() + comparison.missing.len(),
+        comparison.extra.len(),
+        comparison.unchanged
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_commit(args: CommitArgs) -> Result<ExitCode> {
+    let root = args.root.unwrap_or_else(crate::project::root);
+    match commit::commit_environment(&root, &args.env)? {
+        Some(outcome) => println!(
+            "{} {}",
+            &outcome.id[..12.min(outcome.id.len())],
+            outcome.summary
+        ),
+        None => println!("environments/{}/: nothing to commit", args.env),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_release(args: ReleaseArgs) -> Result<ExitCode> {
+    anyhow::bail!(
+        "`release` is not implemented yet (env {}, registry {:?})",
+        args.env,
+        args.registry
+    )
+}
+
+pub fn run_secrets(args: SecretsArgs) -> Result<ExitCode> {
+    secrets::run(args)
 }

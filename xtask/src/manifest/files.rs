@@ -1,0 +1,85 @@
+//! The manifests folder on disk: write what render produced (and remove what
+//! it no longer produces), or compare without writing (`--check`).
+
+use super::render::{Files, manifests_dir};
+use anyhow::{Result, anyhow};
+use std::path::Path;
+
+/// How the folder on disk differs from what render produces.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    pub changed: Vec<String>,
+    /// Rendered but not on disk.
+    pub missing: Vec<String>,
+    /// On disk but not rendered (a deleted definition, a hand-added file).
+    pub extra: Vec<String>,
+    pub unchanged: usize,
+}
+
+impl Comparison {
+    pub fn is_clean(&self) -> bool {
+        self.changed.is_empty() && self.missing.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// Compares `files` with `<root>/environments/<env>/manifests/`.
+pub fn compare(root: &Path, env: &str, files: &Files) -> Result<Comparison> {
+    let dir = root.join(manifests_dir(env));
+    let mut result = Comparison::default();
+    let on_disk = list_yaml(&dir)?;
+    for name in &on_disk {
+        if !files.contains_key(name) {
+            result.extra.push(name.clone());
+        }
+    }
+    for (name, text) in files {
+        match std::fs::read(dir.join(name)) {
+            Ok(bytes) if bytes == text.as_bytes() => result.unchanged += 1,
+            Ok(_) => result.changed.push(name.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => result.missing.push(name.clone()),
+            Err(e) => return Err(anyhow!("reading {}: {e}", dir.join(name).display())),
+        }
+    }
+    Ok(result)
+}
+
+/// Makes the folder hold exactly `files`; untouched files keep their mtime.
+pub fn write(root: &Path, env: &str, files: &Files) -> Result<Comparison> {
+    let comparison = compare(root, env, files)?;
+    let dir = root.join(manifests_dir(env));
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
+    for name in comparison.changed.iter().chain(&comparison.missing) {
+        let path = dir.join(name);
+        // Write beside, then rename: a reader never sees half a file.
+        let partial = dir.join(format!(".{name}.partial"));
+        std::fs::write(&partial, &files[name])
+            .map_err(|e| anyhow!("writing {}: {e}", partial.display()))?;
+        std::fs::rename(&partial, &path).map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    }
+    for name in &comparison.extra {
+        let path = dir.join(name);
+        std::fs::remove_file(&path).map_err(|e| anyhow!("removing {}: {e}", path.display()))?;
+    }
+    Ok(comparison)
+}
+
+fn list_yaml(dir: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(anyhow!("reading {}: {e}", dir.display())),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let name = entry
+            .map_err(|e| anyhow!("reading {}: {e}", dir.display()))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name.ends_with(".yaml") || name.ends_with(".yml") {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}

@@ -1,0 +1,202 @@
+//! `cargo xtask secrets --env <env>`: create (or, with `--rotate`, replace)
+//! the Secrets the manifests reference, directly in the cluster. Values never
+//! touch git: they come from the variable the definition reads them into
+//! (`POSTGRES_PASSWORD`, `REDIS_PASSWORD`) when set, else are generated.
+//!
+//! The Secrets are labelled `managed-by: xtask-secrets`, not `xtask`, so that
+//! sync's prune (of `xtask` objects gone from git) never deletes them.
+
+use super::SecretsArgs;
+use super::definition::{Definitions, EnvValue};
+use crate::environment::Environment;
+use anyhow::{Context, Result, anyhow};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Secret name -> key -> the environment variable its value is read from.
+pub type Wanted = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Every Secret key the infrastructure definitions reference.
+pub fn wanted(defs: &Definitions) -> Wanted {
+    let mut wanted = Wanted::new();
+    for def in &defs.infrastructure {
+        for (var, value) in def.env.iter().chain(&def.client_env) {
+            if let EnvValue::Secret(secret) = value {
+                wanted
+                    .entry(secret.secret_key_ref.name.clone())
+                    .or_default()
+                    .insert(secret.secret_key_ref.key.clone(), var.clone());
+            }
+        }
+    }
+    wanted
+}
+
+pub fn run(args: SecretsArgs) -> Result<ExitCode> {
+    let root = crate::project::root();
+    let env = Environment::load_in(&root, &args.env)?;
+    let defs = Definitions::load(&root)?;
+    let context = args.context.clone().unwrap_or_else(|| env.context.clone());
+    let runtime = tokio::runtime::Runtime::new()?;
+    let lines = runtime.block_on(async {
+        let client = client(args.kubeconfig.as_deref(), &context).await?;
+        apply(
+            client,
+            &env.namespace,
+            &wanted(&defs),
+            args.rotate,
+            &|var| std::env::var(var).ok(),
+        )
+        .await
+    })?;
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A client for `context` of the kubeconfig kubectl would use (or `kubeconfig`).
+pub async fn client(kubeconfig: Option<&Path>, context: &str) -> Result<kube::Client> {
+    let options = KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &options).await
+        }
+        None => kube::Config::from_kubeconfig(&options).await,
+    }
+    .with_context(|| format!("kube context `{context}`"))?;
+    kube::Client::try_from(config).context("creating the Kubernetes client")
+}
+
+/// Creates the namespace if missing, then each Secret; returns one line per Secret.
+pub async fn apply(
+    client: kube::Client,
+    namespace: &str,
+    wanted: &Wanted,
+    rotate: bool,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces
+        .get_opt(namespace)
+        .await
+        .with_context(|| format!("reading namespace {namespace}"))?
+        .is_none()
+    {
+        let object = Namespace {
+            metadata: meta(namespace, None),
+            ..Default::default()
+        };
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .with_context(|| format!("creating namespace {namespace}"))?;
+        lines.push(format!("namespace/{namespace} created"));
+    }
+    let api: Api<Secret> = Api::namespaced(client, namespace);
+    for (name, keys) in wanted {
+        let existing = api
+            .get_opt(name)
+            .await
+            .with_context(|| format!("reading secret {namespace}/{name}"))?;
+        let mut data = existing
+            .as_ref()
+            .and_then(|s| s.data.clone())
+            .unwrap_or_default();
+        let mut sources = Vec::new();
+        let mut changed = false;
+        for (key, var) in keys {
+            if data.contains_key(key) && !rotate {
+                continue;
+            }
+            let value = match lookup(var) {
+                Some(value) if !value.is_empty() => {
+                    sources.push(format!("{key} from ${var}"));
+                    value
+                }
+                _ => {
+                    sources.push(format!("{key} generated"));
+                    generate()?
+                }
+            };
+            data.insert(key.clone(), ByteString(value.into_bytes()));
+            changed = true;
+        }
+        let what = sources.join(", ");
+        match existing {
+            None => {
+                let secret = Secret {
+                    metadata: meta(name, Some(namespace)),
+                    data: Some(data),
+                    type_: Some("Opaque".to_string()),
+                    ..Default::default()
+                };
+                api.create(&PostParams::default(), &secret)
+                    .await
+                    .with_context(|| format!("creating secret {name}"))?;
+                lines.push(format!("secret/{name} created ({what})"));
+            }
+            Some(_) if !changed => {
+                lines.push(format!(
+                    "secret/{name} unchanged (exists; --rotate replaces its values)"
+                ));
+            }
+            Some(mut secret) => {
+                secret.data = Some(data);
+                secret.string_data = None;
+                api.replace(name, &PostParams::default(), &secret)
+                    .await
+                    .with_context(|| format!("replacing secret {name}"))?;
+                lines.push(format!(
+                    "secret/{name} {} ({what})",
+                    if rotate { "rotated" } else { "completed" }
+                ));
+            }
+        }
+    }
+    if rotate && wanted.contains_key("postgres-credentials") {
+        lines.push(
+            "note: PostgreSQL reads POSTGRES_PASSWORD only when it initializes an empty volume; \
+             for a running database also run ALTER USER ... PASSWORD, then restart its clients"
+                .to_string(),
+        );
+    }
+    Ok(lines)
+}
+
+fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: namespace.map(str::to_string),
+        labels: Some(BTreeMap::from([
+            ("app.kubernetes.io/part-of".to_string(), "micro".to_string()),
+            (
+                "app.kubernetes.io/managed-by".to_string(),
+                "xtask-secrets".to_string(),
+            ),
+        ])),
+        ..Default::default()
+    }
+}
+
+/// 32 random bytes from the kernel, hex: 64 characters safe in a URL or a shell.
+fn generate() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| anyhow!("reading /dev/urandom: {e}"))?;
+    Ok(hex::encode(bytes))
+}
