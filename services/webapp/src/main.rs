@@ -1,4 +1,14 @@
-fn main() {
-    eprintln!("webapp: not built yet");
-    std::process::exit(1);
+//! webapp binary: everything lives in the library.
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match webapp::run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

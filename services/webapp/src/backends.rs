@@ -1,0 +1,191 @@
+//! Calls to adderservice and auditservice, found through discovery, over one
+//! shared keep-alive HTTP client with short timeouts (a slow dependency turns
+//! into an error page, not a hung browser).
+
+use std::time::Duration;
+
+use micro_common::discovery::Discovery;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub const ADDER: &str = "adderservice";
+pub const AUDIT: &str = "auditservice";
+
+/// Why a dependency call failed, in words a user can read.
+#[derive(Debug)]
+pub enum CallError {
+    /// The dependency cannot be found (503).
+    NotFound(String),
+    /// Found but it did not answer properly (502).
+    Unavailable(String),
+    /// It answered that the input is wrong (400).
+    Rejected(String),
+}
+
+impl CallError {
+    pub fn message(&self) -> &str {
+        match self {
+            Self::NotFound(m) | Self::Unavailable(m) | Self::Rejected(m) => m,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Backends {
+    http: reqwest::Client,
+    discovery: Discovery,
+}
+
+/// One entry of auditservice's `GET /list`.
+#[derive(Debug, Deserialize)]
+pub struct AuditEntry {
+    #[serde(default)]
+    pub ts: Value,
+    #[serde(default)]
+    pub calc: Value,
+    #[serde(default)]
+    pub result: Value,
+}
+
+#[derive(Deserialize)]
+struct AuditList {
+    list: Vec<AuditEntry>,
+}
+
+#[derive(Deserialize)]
+struct AddResult {
+    result: i64,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+}
+
+impl Backends {
+    pub fn new(discovery: Discovery) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(3))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(128)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self { http, discovery })
+    }
+
+    async fn base(&self, service: &str) -> Result<String, CallError> {
+        self.discovery
+            .base_url(service)
+            .await
+            .map_err(|e| CallError::NotFound(format!("{service} is not available: {e:#}")))
+    }
+
+    /// A transport failure: forget the cached address so the next call looks again.
+    fn unreachable(&self, service: &str, e: reqwest::Error) -> CallError {
+        self.discovery.forget(service);
+        CallError::Unavailable(format!("{service} is not reachable: {}", without_url(&e)))
+    }
+
+    /// `first + second` by adderservice.
+    pub async fn add(&self, first: i64, second: i64) -> Result<i64, CallError> {
+        let url = format!("{}/add/{first}/{second}", self.base(ADDER).await?);
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(ADDER, e))?;
+        let status = resp.status();
+        if status.is_success() {
+            let body: AddResult = resp.json().await.map_err(|e| {
+                CallError::Unavailable(format!("{ADDER} answered nonsense: {}", without_url(&e)))
+            })?;
+            Ok(body.result)
+        } else if status.is_client_error() {
+            let why = error_message(resp).await;
+            Err(CallError::Rejected(why))
+        } else {
+            Err(CallError::Unavailable(format!(
+                "{ADDER} failed: {}",
+                error_message(resp).await
+            )))
+        }
+    }
+
+    /// Records a calculation in auditservice (201 once committed).
+    pub async fn append(&self, calc: &str, result: i64) -> Result<(), CallError> {
+        let url = format!("{}/append", self.base(AUDIT).await?);
+        let resp = self
+            .http
+            .post(url)
+            .json(&serde_json::json!({ "calc": calc, "calcResult": result }))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(AUDIT, e))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(CallError::Unavailable(format!(
+                "{AUDIT} failed: {}",
+                error_message(resp).await
+            )))
+        }
+    }
+
+    /// The latest calculations, newest first.
+    pub async fn list(&self) -> Result<Vec<AuditEntry>, CallError> {
+        let url = format!("{}/list", self.base(AUDIT).await?);
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(AUDIT, e))?;
+        if !resp.status().is_success() {
+            return Err(CallError::Unavailable(format!(
+                "{AUDIT} failed: {}",
+                error_message(resp).await
+            )));
+        }
+        let body: AuditList = resp.json().await.map_err(|e| {
+            CallError::Unavailable(format!("{AUDIT} answered nonsense: {}", without_url(&e)))
+        })?;
+        Ok(body.list)
+    }
+}
+
+/// The `error` field of a JSON error body, else the status line.
+async fn error_message(resp: reqwest::Response) -> String {
+    let status = resp.status();
+    match resp.json::<ErrorBody>().await {
+        Ok(body) => body.error,
+        Err(_) => format!("HTTP {status}"),
+    }
+}
+
+/// reqwest errors name the URL (an internal address); users get the cause only.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection failed".to_string()
+    } else if e.is_decode() {
+        "unreadable answer".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    if let Some(source) = std::error::Error::source(e) {
+        msg.push_str(&format!(" ({source})"));
+    }
+    msg
+}
+
+/// A JSON value as table text: strings without quotes.
+pub fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
