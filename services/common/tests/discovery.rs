@@ -13,10 +13,13 @@ use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use micro_common::Discovery;
 use tokio::net::UdpSocket;
 
-/// Zone data: (lower-case FQDN, type) → (records, ttl). Counts the questions asked.
+/// (lower-case FQDN, type) → (records, ttl).
+type Records = HashMap<(String, RecordType), (Vec<RData>, u32)>;
+
+/// Zone data served by the test DNS server. Counts the questions asked.
 #[derive(Clone, Default)]
 struct Zone {
-    records: Arc<Mutex<HashMap<(String, RecordType), (Vec<RData>, u32)>>>,
+    records: Arc<Mutex<Records>>,
     asked: Arc<Mutex<HashMap<String, usize>>>,
 }
 
