@@ -1,0 +1,463 @@
+//! `cargo xtask sync / diff / status` against the in-memory API server, with
+//! its audit log counting requests and the real kubectl checking results.
+
+mod gitops_support;
+
+use gitops_support::{ENV, Fixture, deployment, describe, system};
+use std::time::{Duration, Instant};
+
+fn hand_made_configmap(name: &str, labels: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: micro\n  labels:\n    made-by: hand\n{labels}data:\n  a: b\n"
+    )
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn first_sync_creates_everything_and_a_second_sync_writes_nothing() {
+    let f = Fixture::new(&system("v1"));
+    let out = f.sync(&[]);
+    assert!(
+        out.contains("Deployment") && out.contains("created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("8 created, 0 configured, 0 unchanged, 0 pruned"),
+        "{out}"
+    );
+
+    let listed = f.kubectl_ok(&["get", "deploy,sts,svc,cm", "-n", "micro", "-o", "name"]);
+    for name in [
+        "deployment.apps/adderservice",
+        "deployment.apps/webapp",
+        "statefulset.apps/redis",
+        "service/adderservice",
+        "service/webapp",
+        "service/redis",
+        "configmap/settings",
+    ] {
+        assert!(listed.contains(name), "kubectl get lacks {name}:\n{listed}");
+    }
+
+    f.clear_events();
+    let out = f.sync(&[]);
+    assert!(
+        out.contains("0 created, 0 configured, 8 unchanged, 0 pruned"),
+        "{out}"
+    );
+    let events = f.events();
+    let writes: Vec<_> = events.iter().filter(|e| e.is_write()).collect();
+    assert!(writes.is_empty(), "a no-op sync wrote: {writes:?}");
+    // One LIST per kind, no GET per object.
+    let gets = events
+        .iter()
+        .filter(|e| e.verb == "get" && e.name.is_some())
+        .count();
+    assert_eq!(gets, 0, "no-op sync made per-object GETs: {events:?}");
+    let lists = events.iter().filter(|e| e.verb == "list").count();
+    assert!(lists <= 5, "{lists} lists for 5 kinds: {events:?}");
+
+    let diff = f.xtask(&["diff", "--env", ENV]);
+    assert_eq!(diff.status.code(), Some(0), "{}", describe(&diff));
+    assert!(text(&diff.stdout).contains("0 to change, 0 to create, 0 to prune, 8 unchanged"));
+}
+
+#[test]
+fn drift_from_kubectl_scale_shows_in_diff_and_status_and_sync_restores_it() {
+    let f = Fixture::new(&system("v1"));
+    f.sync(&[]);
+    f.kubectl_ok(&[
+        "scale",
+        "deploy/adderservice",
+        "-n",
+        "micro",
+        "--replicas=4",
+    ]);
+
+    let diff = f.xtask(&["diff", "--env", ENV]);
+    assert_eq!(diff.status.code(), Some(1), "{}", describe(&diff));
+    let shown = text(&diff.stdout);
+    assert!(
+        shown.contains("-  replicas: 4") && shown.contains("+  replicas: 1"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("1 to change, 0 to create, 0 to prune, 7 unchanged"),
+        "{shown}"
+    );
+
+    let status = f.xtask(&["status", "--env", ENV]);
+    assert_eq!(status.status.code(), Some(1), "{}", describe(&status));
+    let table = text(&status.stdout);
+    let line = table
+        .lines()
+        .find(|l| l.contains("adderservice") && l.contains("Deployment"))
+        .unwrap();
+    assert!(line.contains("drifted"), "{table}");
+
+    let out = f.sync(&["--output", "json"]);
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect("json report");
+    assert_eq!(report["summary"]["configured"], 1, "{report}");
+    let replicas = f.kubectl_ok(&[
+        "get",
+        "deploy/adderservice",
+        "-n",
+        "micro",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
+    assert_eq!(replicas.trim(), "1");
+    assert_eq!(f.xtask(&["diff", "--env", ENV]).status.code(), Some(0));
+    let status = f.xtask(&["status", "--env", ENV]);
+    assert_eq!(status.status.code(), Some(0), "{}", describe(&status));
+    assert!(
+        text(&status.stdout).contains("last synced commit"),
+        "{}",
+        describe(&status)
+    );
+}
+
+#[test]
+fn objects_gone_from_git_are_pruned_and_hand_made_ones_survive() {
+    let f = Fixture::new(&system("v1"));
+    f.sync(&[]);
+    f.kubectl_apply(&hand_made_configmap("handmade", ""));
+    // Carries our labels, but sync never created it: must survive too.
+    f.kubectl_apply(&hand_made_configmap(
+        "impostor",
+        "    app.kubernetes.io/managed-by: xtask\n",
+    ));
+
+    f.remove_manifest("deployment-webapp.yaml");
+    f.remove_manifest("service-webapp.yaml");
+    f.commit("remove webapp");
+    let diff = f.xtask(&["diff", "--env", ENV]);
+    assert_eq!(diff.status.code(), Some(1));
+    assert!(
+        text(&diff.stdout).contains("0 to change, 0 to create, 2 to prune, 6 unchanged"),
+        "{}",
+        describe(&diff)
+    );
+
+    f.clear_events();
+    let out = f.sync(&[]);
+    assert!(out.contains("2 pruned"), "{out}");
+    let deletes: Vec<String> = f
+        .stored_writes()
+        .iter()
+        .filter(|e| e.verb == "delete")
+        .map(|e| e.resource.clone())
+        .collect();
+    // Reverse dependency order: the Deployment before its Service.
+    assert_eq!(deletes, ["deployments", "services"]);
+
+    let gone = f.kubectl(&["get", "deploy/webapp", "-n", "micro"]);
+    assert!(
+        !gone.status.success() && text(&gone.stderr).contains("NotFound"),
+        "{}",
+        describe(&gone)
+    );
+    assert!(
+        !f.kubectl(&["get", "svc/webapp", "-n", "micro"])
+            .status
+            .success()
+    );
+    f.kubectl_ok(&["get", "configmap/handmade", "-n", "micro"]);
+    f.kubectl_ok(&["get", "configmap/impostor", "-n", "micro"]);
+    f.kubectl_ok(&["get", "deploy/adderservice", "-n", "micro"]);
+
+    // The inventory now lists only what is committed.
+    let inventory = f.kubectl_ok(&[
+        "get",
+        "configmap/xtask-inventory-minikube",
+        "-n",
+        "micro",
+        "-o",
+        "jsonpath={.data.objects}",
+    ]);
+    assert!(
+        !inventory.contains("webapp") && inventory.contains("apps/Deployment/micro/adderservice"),
+        "{inventory}"
+    );
+}
+
+#[test]
+fn no_prune_keeps_objects_and_an_empty_commit_is_refused() {
+    let f = Fixture::new(&system("v1"));
+    f.sync(&[]);
+    f.remove_manifest("service-webapp.yaml");
+    f.commit("drop webapp service");
+    let out = f.sync(&["--no-prune"]);
+    assert!(out.contains("0 pruned"), "{out}");
+    f.kubectl_ok(&["get", "svc/webapp", "-n", "micro"]);
+
+    for (name, _) in system("v1") {
+        if name != "service-webapp.yaml" {
+            f.remove_manifest(&name);
+        }
+    }
+    f.write_manifest(".keep", "");
+    f.commit("empty");
+    f.clear_events();
+    let refused = f.xtask(&["sync", "--env", ENV]);
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+    assert!(
+        text(&refused.stderr).contains("--allow-empty"),
+        "{}",
+        describe(&refused)
+    );
+    assert!(f.stored_writes().is_empty());
+}
+
+#[test]
+fn rev_of_an_older_commit_rolls_the_images_back() {
+    let f = Fixture::new(&system("v1"));
+    f.sync(&[]);
+    f.write_manifest(
+        "deployment-adderservice.yaml",
+        &deployment("adderservice", "localhost:5000/adderservice:v2", 8080),
+    );
+    f.commit("adderservice v2");
+    f.clear_events();
+    let out = f.sync(&[]);
+    assert!(
+        out.contains("0 created, 1 configured, 7 unchanged"),
+        "{out}"
+    );
+    let patches: Vec<_> = f
+        .stored_writes()
+        .into_iter()
+        .filter(|e| e.resource == "deployments")
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    let image = |f: &Fixture| {
+        f.kubectl_ok(&[
+            "get",
+            "deploy/adderservice",
+            "-n",
+            "micro",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+    };
+    assert_eq!(image(&f), "localhost:5000/adderservice:v2");
+
+    let status = text(
+        &f.xtask(&["status", "--env", ENV, "--output", "json"])
+            .stdout,
+    );
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["commitsAhead"], 0);
+
+    f.sync(&["--rev", "HEAD~1"]);
+    assert_eq!(image(&f), "localhost:5000/adderservice:v1");
+    // HEAD is now one commit ahead of what is deployed.
+    let status = text(
+        &f.xtask(&["status", "--env", ENV, "--output", "json"])
+            .stdout,
+    );
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["commitsAhead"], 1, "{status}");
+}
+
+#[test]
+fn a_failed_rollout_exits_non_zero_naming_the_object_and_condition() {
+    let f = Fixture::new(&system("v1"));
+    f.sync(&[]);
+    f.write_manifest(
+        "deployment-webapp.yaml",
+        &deployment("webapp", "localhost:5000/webapp:broken", 3000),
+    );
+    f.commit("broken webapp");
+    let out = f.xtask(&["sync", "--env", ENV, "--timeout", "60s"]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("Deployment/webapp") && err.contains("ProgressDeadlineExceeded"),
+        "{}",
+        describe(&out)
+    );
+    // The change set is still shown.
+    assert!(
+        text(&out.stdout).contains("configured"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn a_wrong_context_is_refused_and_nothing_is_written() {
+    let f = Fixture::new(&system("v1"));
+    f.clear_events();
+    let out = f.xtask(&["sync", "--env", "aws"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("current kube context is `minikube`") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(
+        f.events().is_empty(),
+        "a refused sync still talked to the server"
+    );
+    // A context named explicitly is used (here: no manifests for aws in git).
+    let out = f.xtask(&["sync", "--env", "aws", "--context", "minikube"]);
+    assert!(
+        text(&out.stderr).contains("environments/aws/manifests"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn unreachable_cluster_and_missing_kubeconfig_give_one_line_errors() {
+    let f = Fixture::new(&system("v1"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = std::fs::read_to_string(f.kubeconfig()).unwrap();
+    let server = config
+        .lines()
+        .find(|l| l.trim_start().starts_with("server:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let dead = f.root().join("dead-kubeconfig");
+    std::fs::write(
+        &dead,
+        config.replace(&server, &format!("server: http://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = f
+        .xtask_command(&["sync", "--env", ENV])
+        .env("KUBECONFIG", &dead)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("cannot reach the cluster at http://127.0.0.1"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    let out = f
+        .xtask_command(&["diff", "--env", ENV])
+        .env("KUBECONFIG", f.root().join("nope"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("does not exist"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn dry_run_stores_nothing_and_uncommitted_edits_are_ignored() {
+    let f = Fixture::new(&system("v1"));
+    f.clear_events();
+    let out = f.sync(&["--dry-run"]);
+    assert!(out.contains("created (dry run)"), "{out}");
+    assert!(f.stored_writes().is_empty(), "{:?}", f.stored_writes());
+    assert!(!f.kubectl(&["get", "ns/micro"]).status.success());
+
+    f.sync(&[]);
+    f.write_manifest(
+        "deployment-webapp.yaml",
+        &deployment("webapp", "localhost:5000/webapp:dirty", 3000),
+    );
+    f.clear_events();
+    let out = f.xtask(&["sync", "--env", ENV]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("uncommitted changes"),
+        "{}",
+        describe(&out)
+    );
+    assert!(f.stored_writes().is_empty());
+
+    // A real change in dry-run mode: dry-run writes only.
+    f.commit("webapp dirty");
+    f.clear_events();
+    let out = f.sync(&["--dry-run"]);
+    assert!(out.contains("configured (dry run)"), "{out}");
+    assert!(f.stored_writes().is_empty());
+    assert!(f.events().iter().any(|e| e.is_write() && e.dry_run));
+}
+
+#[test]
+fn watch_syncs_a_new_commit_within_one_interval_and_stops_on_sigterm() {
+    let f = Fixture::new(&system("v1"));
+    let mut child = f
+        .xtask_command(&[
+            "sync",
+            "--env",
+            ENV,
+            "--watch",
+            "--interval",
+            "1s",
+            "--no-wait",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let image = |f: &Fixture| {
+        let out = f.kubectl(&[
+            "get",
+            "deploy/webapp",
+            "-n",
+            "micro",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        text(&out.stdout)
+    };
+    let wait_for = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if image(&f) == want {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    };
+    assert!(
+        wait_for("localhost:5000/webapp:v1"),
+        "the watch never made its first sync"
+    );
+    f.write_manifest(
+        "deployment-webapp.yaml",
+        &deployment("webapp", "localhost:5000/webapp:v3", 3000),
+    );
+    f.commit("webapp v3");
+    let committed = Instant::now();
+    assert!(
+        wait_for("localhost:5000/webapp:v3"),
+        "the new commit was not synced"
+    );
+    // Within one interval, plus the time a sync takes on a loaded machine.
+    assert!(
+        committed.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        committed.elapsed()
+    );
+
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "watch did not stop cleanly: {status:?}");
+}

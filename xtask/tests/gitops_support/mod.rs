@@ -1,0 +1,262 @@
+//! Shared fixture of the GitOps tests: an in-memory API server (with its
+//! audit log), a temporary git repository holding an environment, and ways to
+//! run the real `xtask` binary and the real `kubectl` against both.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use testcluster::{AuditEvent, BlockingTestCluster, Options};
+
+pub const ENV: &str = "minikube";
+
+pub struct Fixture {
+    pub cluster: BlockingTestCluster,
+    pub repo: tempfile::TempDir,
+}
+
+/// A small system: namespace, config, a StatefulSet, two Deployments, Services.
+pub fn system(image_tag: &str) -> Vec<(String, String)> {
+    let mut files = vec![
+        ("namespace-micro.yaml".to_string(), namespace()),
+        (
+            "configmap-settings.yaml".to_string(),
+            configmap("settings", "LOG_FORMAT", "json"),
+        ),
+        (
+            "statefulset-redis.yaml".to_string(),
+            statefulset("redis", "redis:7"),
+        ),
+        ("service-redis.yaml".to_string(), service("redis", 6379)),
+    ];
+    for (name, port) in [("adderservice", 8080), ("webapp", 3000)] {
+        files.push((
+            format!("deployment-{name}.yaml"),
+            deployment(name, &format!("localhost:5000/{name}:{image_tag}"), port),
+        ));
+        files.push((format!("service-{name}.yaml"), service(name, port)));
+    }
+    files
+}
+
+fn labels(name: &str) -> String {
+    format!(
+        "    app.kubernetes.io/name: {name}\n    app.kubernetes.io/part-of: micro\n    app.kubernetes.io/version: \"1\"\n    \
+         app.kubernetes.io/managed-by: xtask\n"
+    )
+}
+
+pub fn namespace() -> String {
+    format!(
+        "# generated\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: micro\n  labels:\n{}",
+        labels("micro")
+    )
+}
+
+pub fn configmap(name: &str, key: &str, value: &str) -> String {
+    format!(
+        "# generated\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: micro\n  labels:\n{}data:\n  {key}: \"{value}\"\n",
+        labels(name)
+    )
+}
+
+pub fn service(name: &str, port: u16) -> String {
+    format!(
+        "# generated\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: micro\n  labels:\n{}spec:\n  \
+         selector:\n    app.kubernetes.io/name: {name}\n  ports:\n  - name: main\n    port: {port}\n    targetPort: {port}\n",
+        labels(name)
+    )
+}
+
+pub fn deployment(name: &str, image: &str, port: u16) -> String {
+    format!(
+        "# generated\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: micro\n  labels:\n{l}\
+         spec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: {name}\n  template:\n    metadata:\n      \
+         labels:\n        app.kubernetes.io/name: {name}\n    spec:\n      containers:\n      - name: {name}\n        image: {image}\n        \
+         ports:\n        - name: main\n          containerPort: {port}\n        resources:\n          requests:\n            cpu: 50m\n            \
+         memory: 64Mi\n          limits:\n            cpu: 500m\n            memory: 128Mi\n",
+        l = labels(name)
+    )
+}
+
+pub fn statefulset(name: &str, image: &str) -> String {
+    format!(
+        "# generated\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\n  namespace: micro\n  labels:\n{l}\
+         spec:\n  serviceName: {name}\n  replicas: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: {name}\n  template:\n    \
+         metadata:\n      labels:\n        app.kubernetes.io/name: {name}\n    spec:\n      containers:\n      - name: {name}\n        \
+         image: {image}\n",
+        l = labels(name)
+    )
+}
+
+impl Fixture {
+    /// A fresh server and a repository with env.yaml (context `minikube`) and `files` committed.
+    pub fn new(files: &[(String, String)]) -> Fixture {
+        let options = Options {
+            rollout_delay: std::time::Duration::from_millis(200),
+            progress_deadline: std::time::Duration::from_secs(1),
+            ..Options::default()
+        };
+        let cluster = BlockingTestCluster::start(options).expect("start the test API server");
+        let repo = tempfile::tempdir().expect("temp dir");
+        git2::Repository::init(repo.path()).expect("git init");
+        let fixture = Fixture { cluster, repo };
+        fixture.write_file(
+            &format!("environments/{ENV}/env.yaml"),
+            "context: minikube\nregistry: localhost:5000\nnamespace: micro\n",
+        );
+        fixture.write_file(
+            "environments/aws/env.yaml",
+            "context: arn:aws:eks:eu-west-1:1:cluster/prod\nregistry: r.example\nnamespace: micro\n",
+        );
+        for (name, text) in files {
+            fixture.write_manifest(name, text);
+        }
+        fixture.commit("initial manifests");
+        fixture
+    }
+
+    pub fn root(&self) -> &Path {
+        self.repo.path()
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.cluster.kubeconfig().to_path_buf()
+    }
+
+    pub fn write_file(&self, relative: &str, text: &str) {
+        let path = self.root().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn write_manifest(&self, name: &str, text: &str) {
+        self.write_file(&format!("environments/{ENV}/manifests/{name}"), text);
+    }
+
+    pub fn remove_manifest(&self, name: &str) {
+        std::fs::remove_file(
+            self.root()
+                .join(format!("environments/{ENV}/manifests/{name}")),
+        )
+        .unwrap();
+    }
+
+    /// Commit the whole working tree (adds and removals); returns the commit id.
+    pub fn commit(&self, message: &str) -> String {
+        let repo = git2::Repository::open(self.root()).unwrap();
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.update_all(["*"], None).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let signature = git2::Signature::now("test", "test@example.com").unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        repo.commit(
+            Some("HEAD"),
+            &signature,
+            &signature,
+            message,
+            &tree,
+            &parents,
+        )
+        .unwrap()
+        .to_string()
+    }
+
+    pub fn xtask_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .args(args)
+            .arg("--repo")
+            .arg(self.root())
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// Run `xtask <args> --repo <repo>` with KUBECONFIG pointing at the server.
+    pub fn xtask(&self, args: &[&str]) -> Output {
+        self.xtask_command(args).output().expect("run xtask")
+    }
+
+    /// `xtask sync --env minikube` that must succeed.
+    pub fn sync(&self, extra: &[&str]) -> String {
+        let mut args = vec!["sync", "--env", ENV];
+        args.extend_from_slice(extra);
+        let out = self.xtask(&args);
+        assert!(out.status.success(), "sync failed: {}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .output()
+            .expect("run kubectl")
+    }
+
+    /// kubectl that must succeed; its stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            describe(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl apply --server-side -f -` of `yaml` (field manager kubectl).
+    pub fn kubectl_apply(&self, yaml: &str) {
+        use std::io::Write;
+        let mut child = Command::new("kubectl")
+            .args(["apply", "--server-side", "-f", "-"])
+            .env("KUBECONFIG", self.kubeconfig())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(yaml.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl apply failed: {}",
+            describe(&out)
+        );
+    }
+
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.cluster.audit_events()
+    }
+
+    pub fn clear_events(&self) {
+        self.cluster.cluster().clear_audit_events();
+    }
+
+    /// Writes that were really stored (not dry-run).
+    pub fn stored_writes(&self) -> Vec<AuditEvent> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.is_write() && !e.dry_run)
+            .collect()
+    }
+}
+
+pub fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
