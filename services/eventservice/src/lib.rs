@@ -92,8 +92,10 @@ pub async fn run() -> anyhow::Result<()> {
     served
 }
 
-/// Waits for both dependencies, recovers unfinished work, then consumes.
-async fn consume(
+/// The worker: waits for both dependencies, recovers unfinished work, then
+/// consumes until `shutdown`, finishing (or handing back) the message in
+/// flight. Public so that other crates' tests can run a real worker in-process.
+pub async fn consume(
     settings: Settings,
     db: Db,
     redis: Redis,
