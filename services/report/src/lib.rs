@@ -11,6 +11,8 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use clap::Parser;
 
+pub const DEFAULT_QUEUE: &str = "eventservice";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "report",
@@ -24,7 +26,7 @@ pub struct Args {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// The event queue eventservice consumes.
-    #[arg(long, env = "EVENT_QUEUE", default_value = "eventservice")]
+    #[arg(long, env = "EVENT_QUEUE", default_value = DEFAULT_QUEUE)]
     pub queue: String,
     /// How long to wait for the answer (e.g. 5s, 500ms, 2m).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
@@ -36,11 +38,16 @@ pub struct Args {
 
 /// Runs the report; returns what to print on stdout.
 pub async fn run(args: &Args) -> anyhow::Result<String> {
-    let url = match &args.redis_url {
-        Some(url) => url.clone(),
-        None => discovered_redis_url().await?,
+    // An empty variable counts as unset (as the services read their environment).
+    let url = match args.redis_url.as_deref().map(str::trim) {
+        Some(url) if !url.is_empty() => url.to_string(),
+        _ => discovered_redis_url().await?,
     };
-    let reply = request_summary(&url, &args.queue, args.timeout).await?;
+    let queue = match args.queue.trim() {
+        "" => DEFAULT_QUEUE,
+        q => q,
+    };
+    let reply = request_summary(&url, queue, args.timeout).await?;
     let rows = table::rows(&reply)?;
     Ok(if args.json {
         table::render_json(&rows)
