@@ -188,6 +188,16 @@ fn resource(
         .unwrap_or(default_manager);
     let is_apply =
         header(headers, "content-type").is_some_and(|c| c.starts_with("application/apply-patch"));
+    if *method == Method::DELETE {
+        // kubectl sends DeleteOptions in the body: {"dryRun": ["All"], ...}.
+        let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        if options["dryRun"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|x| x == "All"))
+        {
+            audit.dry_run = true;
+        }
+    }
     let ctx = WriteCtx {
         manager: if is_apply {
             query.get("fieldManager").map(String::as_str).unwrap_or("")
@@ -211,6 +221,11 @@ fn resource(
         Ok((labels, fields))
     };
     let parse_body = || -> Result<Value, ApiError> {
+        let ct = header(headers, "content-type").unwrap_or("application/json");
+        if ct.contains("protobuf") || ct.contains("cbor") {
+            // client-go answers a 415 by switching to JSON.
+            return Err(ApiError::unsupported_media_type(ct));
+        }
         serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding the request body: {e}")))
     };

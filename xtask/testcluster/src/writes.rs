@@ -92,6 +92,21 @@ fn check_identity(
     Ok(())
 }
 
+/// Empty labels/annotations/finalizers are absent, as Go's `omitempty` writes them.
+fn drop_empty_metadata(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.retain(|k, v| {
+            let empty = v.as_object().is_some_and(|m| m.is_empty())
+                || v.as_array().is_some_and(|a| a.is_empty());
+            !(empty
+                && matches!(
+                    k.as_str(),
+                    "labels" | "annotations" | "finalizers" | "ownerReferences"
+                ))
+        });
+    }
+}
+
 /// The common tail of every write.
 fn commit(
     store: &mut Store,
@@ -152,6 +167,7 @@ fn commit(
         }
     }
     validate::check(kind, &mut new, ctx.strict, op == Op::Apply)?;
+    drop_empty_metadata(&mut new);
     defaults::apply(kind, &mut new, old, store);
     if let Some(o) = old {
         if kind.generation && spec_part(o) != spec_part(&new) {

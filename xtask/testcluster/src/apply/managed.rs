@@ -21,13 +21,17 @@ impl Entry {
             && self.subresource.as_deref() == subresource
     }
 
-    /// `"kubectl" using apps/v1`, as conflict messages name a manager.
+    /// How kube-apiserver's conflict messages name a manager: `"sync"` for an
+    /// applier, `"kubectl" using apps/v1 at <time>` for an updater.
     pub fn describe(&self) -> String {
-        if self.operation == "Update" {
-            format!("\"{}\" (Update) using {}", self.manager, self.api_version)
-        } else {
-            format!("\"{}\" using {}", self.manager, self.api_version)
+        let mut s = format!("{:?}", self.manager);
+        if let Some(sub) = &self.subresource {
+            s.push_str(&format!(" with subresource {sub:?}"));
         }
+        if self.operation == "Update" {
+            s.push_str(&format!(" using {} at {}", self.api_version, self.time));
+        }
+        s
     }
 }
 

@@ -23,33 +23,29 @@ pub struct Applier<'a> {
 pub struct Conflicts(pub Vec<(String, Path)>);
 
 impl Conflicts {
-    /// kube-apiserver's message: `Apply failed with 1 conflict: conflict with "kubectl" using apps/v1: .spec.replicas`.
+    /// kube-apiserver's message: `Apply failed with 1 conflict: conflict with "sync": .spec.replicas`.
     pub fn message(&self) -> String {
-        let n = self.0.len();
-        if n == 1 {
-            let (m, p) = &self.0[0];
+        if let [(m, p)] = self.0.as_slice() {
             return format!(
                 "Apply failed with 1 conflict: conflict with {m}: {}",
                 display(p)
             );
         }
         let mut managers: Vec<&String> = self.0.iter().map(|(m, _)| m).collect();
+        managers.sort();
         managers.dedup();
-        let mut s = format!("Apply failed with {n} conflicts: ");
-        if managers.len() == 1 {
-            s.push_str(&format!("conflicts with {}:", managers[0]));
-            for (_, p) in &self.0 {
-                s.push_str(&format!("\n- {}", display(p)));
+        let mut lines = Vec::new();
+        for m in managers {
+            lines.push(format!("conflicts with {m}:"));
+            for (_, p) in self.0.iter().filter(|(x, _)| x == m) {
+                lines.push(format!("- {}", display(p)));
             }
-        } else {
-            let parts: Vec<String> = self
-                .0
-                .iter()
-                .map(|(m, p)| format!("conflict with {m}: {}", display(p)))
-                .collect();
-            s.push_str(&parts.join("\n"));
         }
-        s
+        format!(
+            "Apply failed with {} conflicts: {}",
+            self.0.len(),
+            lines.join("\n")
+        )
     }
 
     pub fn causes(&self) -> Value {
@@ -93,8 +89,10 @@ pub fn apply(live: &Value, applied: &Value, who: &Applier) -> Result<Value, Conf
         if !who.force {
             return Err(Conflicts(conflicts));
         }
+        // Forced: the conflicting fields change hands; equal shared fields stay co-owned.
         for e in entries.iter_mut().filter(|e| !mine(e)) {
-            for p in new_set.0.iter() {
+            let who = e.describe();
+            for (_, p) in conflicts.iter().filter(|(m, _)| *m == who) {
                 e.fields.0.remove(p);
             }
         }
@@ -108,7 +106,8 @@ pub fn apply(live: &Value, applied: &Value, who: &Applier) -> Result<Value, Conf
     // Fields this manager applied before and no longer does: gone, unless another
     // manager owns them (or something below them).
     let mut dropped: Vec<&Path> = old_set.0.iter().filter(|p| !new_set.contains(p)).collect();
-    dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    // Shortest first: a dropped list item goes whole, before its fields are looked at.
+    dropped.sort_by_key(|p| p.len());
     for p in dropped {
         let owned_elsewhere = entries
             .iter()
@@ -165,7 +164,10 @@ fn strip_bookkeeping(obj: &mut Value) {
 fn prune_empty_parents(obj: &mut Value, path: &Path, entries: &[Entry], new_set: &FieldSet) {
     for len in (2..path.len()).rev() {
         let parent: Path = path[..len].to_vec();
-        let empty = get(obj, &parent).is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()));
+        let empty = get(obj, &parent).is_some_and(|v| {
+            v.as_object().is_some_and(|m| m.is_empty())
+                || v.as_array().is_some_and(|a| a.is_empty())
+        });
         let owned = new_set.contains(&parent) || entries.iter().any(|e| e.fields.contains(&parent));
         if !empty || owned || !remove(obj, &parent) {
             break;
@@ -231,7 +233,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.message(),
-            "Apply failed with 1 conflict: conflict with \"sync\" using apps/v1: .spec.replicas"
+            "Apply failed with 1 conflict: conflict with \"sync\": .spec.replicas"
         );
         // Same value: no conflict, shared ownership.
         assert!(
