@@ -2,6 +2,7 @@
 use std::process::ExitCode;
 
 mod build;
+mod sync;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -25,6 +26,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let cold = std::env::var("MICRO_BENCH_COLD").is_ok_and(|v| v == "1");
             build::run(build::BuildBenchOptions { cold })
         }
-        BenchTarget::Sync => anyhow::bail!("`bench sync` is not implemented yet"),
+        BenchTarget::Sync => sync::run(),
     }
 }

@@ -10,9 +10,13 @@ use anyhow::Result;
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::ListParams;
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const CONCURRENCY: usize = 16;
+
+/// Up to this many objects of one kind missing from the labelled list are
+/// read with a GET each; more cost one LIST of the whole kind instead.
+const GET_LIMIT: usize = 4;
 
 pub struct Live {
     /// Live objects by key (without the inventory ConfigMap).
@@ -49,8 +53,12 @@ async fn list(
     cluster: &Cluster,
     kind: &'static KindInfo,
     namespace: String,
+    selector: Option<&str>,
 ) -> Result<Vec<(ObjectKey, Value)>> {
-    let params = ListParams::default().labels(MANAGED_BY);
+    let params = match selector {
+        Some(selector) => ListParams::default().labels(selector),
+        None => ListParams::default(),
+    };
     let what = format!("listing {}", kind.plural);
     let list = cluster
         .api(kind, &namespace)
@@ -133,11 +141,31 @@ pub async fn fetch(
     }
     let labelled: BTreeSet<ObjectKey> = listed.keys().cloned().collect();
 
+    // Desired objects the label-selected lists did not return: a GET each
+    // when few, else one unselected LIST of their kind (a first sync).
     let missing: Vec<&DesiredObject> = desired
         .iter()
         .filter(|d| !listed.contains_key(&d.key))
         .collect();
-    let found: Vec<Option<(ObjectKey, Value)>> = stream::iter(missing)
+    let mut by_scope: BTreeMap<(u8, &'static str, String), Vec<&DesiredObject>> = BTreeMap::new();
+    for object in missing {
+        by_scope
+            .entry(scope(object.kind, &object.key.namespace))
+            .or_default()
+            .push(object);
+    }
+    let mut to_get: Vec<&DesiredObject> = Vec::new();
+    for (scope, objects) in by_scope {
+        if objects.len() <= GET_LIMIT {
+            to_get.extend(objects);
+            continue;
+        }
+        let info = objects[0].kind;
+        let wanted: BTreeSet<&ObjectKey> = objects.iter().map(|o| &o.key).collect();
+        let all = list(cluster, info, scope.2, None).await?;
+        listed.extend(all.into_iter().filter(|(k, _)| wanted.contains(k)));
+    }
+    let found: Vec<Option<(ObjectKey, Value)>> = stream::iter(to_get)
         .map(|d| get(cluster, d.kind, d.key.clone()))
         .buffer_unordered(CONCURRENCY)
         .try_collect()
@@ -160,7 +188,7 @@ async fn list_scopes(
                 .iter()
                 .find(|k| k.kind == kind)
                 .expect("known kind");
-            list(cluster, info, ns)
+            list(cluster, info, ns, Some(MANAGED_BY))
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()

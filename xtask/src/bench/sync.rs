@@ -1,0 +1,338 @@
+//! `cargo xtask bench sync`: wall time and request count of `sync` beside
+//! `kubectl apply --server-side -f <folder>`, on the same in-memory API server.
+//!
+//! Both tools run as processes (the xtask binary itself, and kubectl), each on
+//! a fresh server, for three steps: first sync, no-op sync, one image changed.
+//! Scenarios: the system's committed minikube manifests, and a synthetic
+//! environment of 500 Deployments with their Services. sync runs with
+//! `--no-wait` (kubectl apply does not wait for rollouts either).
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+use testcluster::{BlockingTestCluster, Options};
+
+const ENV: &str = "bench";
+
+struct Measure {
+    wall: Duration,
+    requests: usize,
+    writes: usize,
+}
+
+struct Scenario {
+    name: String,
+    /// (file name, contents) of one object per file.
+    files: Vec<(String, String)>,
+}
+
+pub fn run() -> Result<ExitCode> {
+    let mut scenarios = Vec::new();
+    match system_scenario() {
+        Ok(system) => scenarios.push(system),
+        Err(e) => eprintln!(
+            "bench sync: skipping the system scenario: {}",
+            crate::project::one_line(&e)
+        ),
+    }
+    scenarios.push(synthetic_scenario(500));
+    let mut rows = vec![vec![
+        "scenario".to_string(),
+        "step".into(),
+        "xtask sync".into(),
+        "requests".into(),
+        "writes".into(),
+        "kubectl apply".into(),
+        "requests".into(),
+        "writes".into(),
+        "ratio".into(),
+    ]];
+    for scenario in &scenarios {
+        eprintln!(
+            "bench sync: {} ({} objects)…",
+            scenario.name,
+            scenario.files.len()
+        );
+        let ours = run_steps(scenario, Tool::Xtask)?;
+        let theirs = run_steps(scenario, Tool::Kubectl)?;
+        for ((step, a), (_, b)) in ours.iter().zip(&theirs) {
+            rows.push(vec![
+                format!("{} ({} objects)", scenario.name, scenario.files.len()),
+                step.to_string(),
+                format!("{:.3}s", a.wall.as_secs_f64()),
+                a.requests.to_string(),
+                a.writes.to_string(),
+                format!("{:.3}s", b.wall.as_secs_f64()),
+                b.requests.to_string(),
+                b.writes.to_string(),
+                format!("{:.2}", a.wall.as_secs_f64() / b.wall.as_secs_f64()),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+    println!(
+        "(ratio = xtask wall time / kubectl wall time; sync with --no-wait; fresh server per tool)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tool {
+    Xtask,
+    Kubectl,
+}
+
+/// First sync, no-op sync, one image changed: on one fresh server.
+fn run_steps(scenario: &Scenario, tool: Tool) -> Result<Vec<(&'static str, Measure)>> {
+    let options = Options {
+        rollout_delay: Duration::from_millis(100),
+        ..Options::default()
+    };
+    let server = BlockingTestCluster::start(options)?;
+    let repo = ScratchDir::new(tool)?;
+    let manifests = repo.path().join("environments").join(ENV).join("manifests");
+    std::fs::create_dir_all(&manifests)?;
+    std::fs::write(
+        repo.path().join("environments").join(ENV).join("env.yaml"),
+        "context: minikube\nregistry: localhost:5000\nnamespace: micro\n",
+    )?;
+    for (name, text) in &scenario.files {
+        std::fs::write(manifests.join(name), text)?;
+    }
+    let git = git2::Repository::init(repo.path())?;
+    commit(&git, "bench manifests")?;
+    if tool == Tool::Kubectl {
+        // kubectl applies files in name order: the namespace must exist first.
+        let namespace = scenario
+            .files
+            .iter()
+            .find(|(n, _)| n.starts_with("namespace-"))
+            .map(|(n, _)| manifests.join(n));
+        if let Some(file) = namespace {
+            kubectl_apply(server.kubeconfig(), &file)?;
+        }
+    }
+
+    let mut results = Vec::new();
+    for step in ["first sync", "no-op sync", "one image changed"] {
+        if step == "one image changed" {
+            change_one_image(&manifests)?;
+            commit(&git, "one image changed")?;
+        }
+        server.cluster().clear_audit_events();
+        let started = Instant::now();
+        match tool {
+            Tool::Xtask => xtask_sync(server.kubeconfig(), repo.path())?,
+            Tool::Kubectl => kubectl_apply(server.kubeconfig(), &manifests)?,
+        }
+        let wall = started.elapsed();
+        let events = server.audit_events();
+        let writes = events.iter().filter(|e| e.is_write() && !e.dry_run).count();
+        results.push((
+            step,
+            Measure {
+                wall,
+                requests: events.len(),
+                writes,
+            },
+        ));
+    }
+    Ok(results)
+}
+
+/// A scratch repository under target/xtask/ (removed when dropped).
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(tool: Tool) -> Result<ScratchDir> {
+        let which = if tool == Tool::Xtask {
+            "xtask"
+        } else {
+            "kubectl"
+        };
+        let path =
+            crate::project::state_dir().join(format!("bench-sync-{}-{which}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(ScratchDir(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn xtask_sync(kubeconfig: &Path, repo: &Path) -> Result<()> {
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let out = Command::new(exe)
+        .args([
+            "sync",
+            "--env",
+            ENV,
+            "--no-wait",
+            "--output",
+            "json",
+            "--repo",
+        ])
+        .arg(repo)
+        .env("KUBECONFIG", kubeconfig)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "xtask sync failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn kubectl_apply(kubeconfig: &Path, path: &Path) -> Result<()> {
+    let out = Command::new("kubectl")
+        .args(["apply", "--server-side", "-f"])
+        .arg(path)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .context("running kubectl")?;
+    if !out.status.success() {
+        bail!(
+            "kubectl apply failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn commit(repo: &git2::Repository, message: &str) -> Result<()> {
+    let mut index = repo.index()?;
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let signature = git2::Signature::now("bench", "bench@localhost")?;
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(
+        Some("HEAD"),
+        &signature,
+        &signature,
+        message,
+        &tree,
+        &parents,
+    )?;
+    Ok(())
+}
+
+/// Change the image of the first Deployment (alphabetically): another
+/// digest when pinned by digest, else another tag.
+fn change_one_image(manifests: &Path) -> Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(manifests)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("deployment-"))
+        })
+        .collect();
+    files.sort();
+    let Some(file) = files.first() else {
+        bail!("no Deployment to change")
+    };
+    let text = std::fs::read_to_string(file)?;
+    let mut changed = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if changed || !line.trim_start().starts_with("image:") {
+                return line.to_string();
+            }
+            changed = true;
+            let image = line.trim_end();
+            if image.contains("@sha256:") {
+                let (head, last) = image.split_at(image.len() - 1);
+                format!("{head}{}", if last == "0" { "1" } else { "0" })
+            } else {
+                format!("{image}-next")
+            }
+        })
+        .collect();
+    std::fs::write(file, lines.join("\n") + "\n")?;
+    Ok(())
+}
+
+/// The system's minikube manifests as committed at the workspace's HEAD.
+fn system_scenario() -> Result<Scenario> {
+    let root = crate::project::root();
+    let repo =
+        git2::Repository::open(&root).with_context(|| format!("opening {}", root.display()))?;
+    let tree = repo.head()?.peel_to_tree()?;
+    let entry = tree.get_path(Path::new("environments/minikube/manifests")).map_err(|_| {
+        anyhow::anyhow!("environments/minikube/manifests is not committed: run `cargo xtask release --env minikube` first")
+    })?;
+    let folder = entry.to_object(&repo)?.peel_to_tree()?;
+    let mut files = Vec::new();
+    for item in folder.iter() {
+        let Ok(name) = item.name() else { continue };
+        if name.ends_with(".yaml") {
+            let blob = item.to_object(&repo)?.peel_to_blob()?;
+            files.push((
+                name.to_string(),
+                String::from_utf8_lossy(blob.content()).into_owned(),
+            ));
+        }
+    }
+    Ok(Scenario {
+        name: "system".into(),
+        files,
+    })
+}
+
+/// `n` Deployments, each with its Service, in one namespace.
+fn synthetic_scenario(n: usize) -> Scenario {
+    let mut files = vec![(
+        "namespace-micro.yaml".to_string(),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: micro\n  labels:\n    app.kubernetes.io/managed-by: xtask\n".to_string(),
+    )];
+    for i in 0..n {
+        let name = format!("svc-{i:03}");
+        let labels = format!(
+            "    app.kubernetes.io/name: {name}\n    app.kubernetes.io/part-of: micro\n    app.kubernetes.io/managed-by: xtask\n"
+        );
+        files.push((
+            format!("deployment-{name}.yaml"),
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: micro\n  labels:\n{labels}spec:\n  \
+                 replicas: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: {name}\n  template:\n    metadata:\n      \
+                 labels:\n        app.kubernetes.io/name: {name}\n    spec:\n      containers:\n      - name: app\n        \
+                 image: localhost:5000/{name}:v1\n        ports:\n        - name: main\n          containerPort: 8080\n"
+            ),
+        ));
+        files.push((
+            format!("service-{name}.yaml"),
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: micro\n  labels:\n{labels}spec:\n  \
+                 selector:\n    app.kubernetes.io/name: {name}\n  ports:\n  - name: main\n    port: 80\n    targetPort: 8080\n"
+            ),
+        ));
+    }
+    Scenario {
+        name: format!("synthetic {n} deployments + services"),
+        files,
+    }
+}
