@@ -180,3 +180,18 @@ fn check_passes_when_rendered_and_fails_naming_edited_missing_and_extra_files() 
     assert_ok(&fixture.render("minikube", &[]));
     assert_ok(&fixture.render("minikube", &["--check"]));
 }
+
+#[test]
+fn an_unchanged_image_retagged_at_a_new_commit_keeps_its_committed_reference() {
+    let fixture = Fixture::new();
+    assert_ok(&fixture.render("aws", &[]));
+    let before = fixture.manifests("aws");
+    // build-all at a later commit: same content, same digest, new commit tag.
+    for service in DEPLOYED {
+        fixture.set_image(service, "9f9f9f9", &digest(&format!("{service}-v1")));
+    }
+    let output = fixture.render("aws", &[]);
+    assert_ok(&output);
+    assert!(stdout(&output).contains("0 written"), "{}", stdout(&output));
+    assert_eq!(before, fixture.manifests("aws"));
+}

@@ -5,6 +5,8 @@
 //! partial rebuild does not need every image). The registry is always the
 //! environment's: a manifest digest is a hash of the manifest's bytes, so the
 //! same pushed image has the same digest in any registry it is copied to.
+//! An image whose digest did not change keeps the tag already committed, so
+//! re-tagging unchanged images at a new commit produces no diff.
 
 use super::definition::is_sha256_digest;
 use crate::environment::Environment;
@@ -70,21 +72,34 @@ pub fn resolve(
     committed: Option<&str>,
 ) -> Result<ImageRef> {
     let repository = format!("{}/{service}", env.registry);
+    let committed = committed
+        .map(|image| {
+            ImageRef::parse(image).map_err(|e| anyhow!("committed manifest of {service}: {e}"))
+        })
+        .transpose()?;
     if let Some(entry) = record.images.get(service)
         && let Some(digest) = &entry.digest
     {
         if !is_sha256_digest(digest) {
             bail!("image record: {service}: digest `{digest}` is not a sha256 digest");
         }
+        // The same image re-tagged at a later commit keeps the committed
+        // reference: an unchanged service shows no diff.
+        if let Some(old) = committed.filter(|old| &old.digest == digest) {
+            return Ok(ImageRef {
+                repository,
+                tag: old.tag,
+                digest: old.digest,
+            });
+        }
+        let tag = entry.commit_tag.clone();
         return Ok(ImageRef {
             repository,
-            tag: entry.commit_tag.clone(),
+            tag,
             digest: digest.clone(),
         });
     }
-    if let Some(image) = committed {
-        let old =
-            ImageRef::parse(image).map_err(|e| anyhow!("committed manifest of {service}: {e}"))?;
+    if let Some(old) = committed {
         return Ok(ImageRef {
             repository,
             tag: old.tag,

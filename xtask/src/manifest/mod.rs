@@ -138,11 +138,51 @@ pub fn run_commit(args: CommitArgs) -> Result<ExitCode> {
 }
 
 pub fn run_release(args: ReleaseArgs) -> Result<ExitCode> {
-    anyhow::bail!(
-        "`release` is not implemented yet (env {}, registry {:?})",
-        args.env,
-        args.registry
-    )
+    let env = crate::environment::Environment::load(&args.env)?;
+    let registry = args
+        .registry
+        .clone()
+        .unwrap_or_else(|| env.registry.clone());
+    println!(
+        "release {}: build-all --push --registry {registry}",
+        env.name
+    );
+    let code = crate::image::run_build_all(build_all_args(&registry)?)?;
+    if code != ExitCode::SUCCESS {
+        anyhow::bail!("build-all --push failed: nothing rendered or committed");
+    }
+    if registry != env.registry {
+        // The manifests name the environment's registry; the digest is the
+        // same wherever the identical image was pushed.
+        println!(
+            "note: pushed to {registry}; the manifests reference {} with the same digests",
+            env.registry
+        );
+    }
+    run_render(RenderArgs {
+        env: args.env.clone(),
+        check: false,
+        root: None,
+        images: None,
+    })?;
+    run_commit(CommitArgs {
+        env: args.env,
+        root: None,
+    })
+}
+
+/// H4's `build-all` arguments, built through clap so that release follows
+/// whatever flags build-all has (`--push --registry`).
+fn build_all_args(registry: &str) -> Result<crate::image::BuildAllArgs> {
+    #[derive(clap::Parser)]
+    struct BuildAll {
+        #[command(flatten)]
+        args: crate::image::BuildAllArgs,
+    }
+    let argv = ["build-all", "--push", "--registry", registry];
+    let parsed = <BuildAll as clap::Parser>::try_parse_from(argv)
+        .map_err(|e| anyhow::anyhow!("build-all arguments: {e}"))?;
+    Ok(parsed.args)
 }
 
 pub fn run_secrets(args: SecretsArgs) -> Result<ExitCode> {
