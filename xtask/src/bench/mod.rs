@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 mod build;
 mod sync;
+mod services;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -20,7 +21,7 @@ pub enum BenchTarget {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.target {
-        BenchTarget::Services => anyhow::bail!("`bench services` is not implemented yet"),
+        BenchTarget::Services => services::run(services::ServicesBenchOptions::from_env()?),
         BenchTarget::Build => {
             // MICRO_BENCH_COLD=1: also start from an empty target dir.
             let cold = std::env::var("MICRO_BENCH_COLD").is_ok_and(|v| v == "1");

@@ -57,6 +57,9 @@ pub struct DevArgs {
     /// Build and run optimised binaries.
     #[arg(long)]
     pub release: bool,
+    /// The services' log filter (RUST_LOG), e.g. `debug` or `webapp=debug,info`.
+    #[arg(long, value_name = "FILTER")]
+    pub log: Option<String>,
 }
 
 fn parse_port(text: &str) -> Result<(String, u16), String> {
@@ -106,8 +109,8 @@ pub struct System {
     pub state: DevState,
     state_dir: PathBuf,
     _dns: dns::DnsServer,
-    pub redis: Redis,
-    pub postgres: Postgres,
+    _redis: Redis,
+    _postgres: Postgres,
 }
 
 impl System {
@@ -168,7 +171,10 @@ impl System {
             SocketAddr::from(([127, 0, 0, 1], args.dns_port)),
             Arc::new(RwLock::new(zone.clone())),
         )?;
-        let env = service_env(&zone, dns.addr.port());
+        let mut env = service_env(&zone, dns.addr.port());
+        if let Some(filter) = &args.log {
+            env.push(("RUST_LOG".into(), filter.clone()));
+        }
 
         let state = DevState {
             pid: std::process::id(),
@@ -213,8 +219,8 @@ impl System {
             state,
             state_dir,
             _dns: dns,
-            redis,
-            postgres,
+            _redis: redis,
+            _postgres: postgres,
         })
     }
 

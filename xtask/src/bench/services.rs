@@ -1,0 +1,320 @@
+//! `cargo xtask bench services`: throughput, latency and memory of the
+//! services, measured on this machine against a private `dev` system built in
+//! release mode.
+//!
+//! A small load generator (hyper, keep-alive HTTP/1.1 connections, each
+//! sending its next request when the previous answer is read) runs against
+//! adderservice `GET /add/2/3` and webapp `POST /add/calculate`; each service's
+//! resident memory (VmRSS) is read idle and, at its peak, under load.
+//!
+//! Options come from the environment (the `bench` command line is shared):
+//! `MICRO_BENCH_SECONDS` (default 10), `MICRO_BENCH_CONNECTIONS` (default 50),
+//! `MICRO_BENCH_BIN_DIR` (use these binaries instead of a release build).
+
+use crate::dev::{self, DevArgs, System};
+use crate::infra::process;
+use crate::project::{self, Kind, SERVICES};
+use anyhow::{Context, Result, bail};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct ServicesBenchOptions {
+    pub duration: Duration,
+    pub connections: usize,
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl ServicesBenchOptions {
+    pub fn from_env() -> Result<Self> {
+        let number = |key: &str, default: u64| -> Result<u64> {
+            match std::env::var(key) {
+                Ok(text) => text
+                    .parse()
+                    .with_context(|| format!("{key}={text:?} is not a whole number")),
+                Err(_) => Ok(default),
+            }
+        };
+        let seconds = number("MICRO_BENCH_SECONDS", 10)?;
+        let connections = number("MICRO_BENCH_CONNECTIONS", 50)? as usize;
+        if seconds == 0 || connections == 0 {
+            bail!("MICRO_BENCH_SECONDS and MICRO_BENCH_CONNECTIONS must be at least 1");
+        }
+        Ok(ServicesBenchOptions {
+            duration: Duration::from_secs(seconds),
+            connections,
+            bin_dir: std::env::var_os("MICRO_BENCH_BIN_DIR").map(PathBuf::from),
+        })
+    }
+}
+
+/// One kind of request the generator repeats.
+struct Scenario {
+    service: &'static str,
+    method: Method,
+    path: &'static str,
+    form_body: Option<&'static str>,
+}
+
+/// What one scenario measured.
+struct LoadResult {
+    requests: u64,
+    failures: u64,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    peak_rss_kb: BTreeMap<String, u64>,
+}
+
+pub fn run(opts: ServicesBenchOptions) -> Result<ExitCode> {
+    let stop = process::catch_stop_signals();
+    let bin_dir = match opts.bin_dir.clone() {
+        Some(dir) => dir,
+        None => dev::build_services(true)?,
+    };
+    let mut args = DevArgs {
+        state_dir: Some(project::state_dir().join("bench")),
+        port_offset: 0,
+        ports: Vec::new(),
+        dns_port: 0,
+        bin_dir: Some(bin_dir),
+        release: true,
+        log: Some("warn".into()),
+    };
+    for service in SERVICES.iter().filter(|s| s.kind != Kind::Cli) {
+        args.ports
+            .push((service.name.to_string(), process::free_port()?));
+    }
+    let system = System::start(&args)?;
+    system.wait_ready(Duration::from_secs(90), stop)?;
+    // Ready means the port answers; give the services a moment to connect to
+    // their dependencies before measuring "idle".
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = rss_of(&system);
+
+    let scenarios = [
+        Scenario {
+            service: "adderservice",
+            method: Method::GET,
+            path: "/add/2/3",
+            form_body: None,
+        },
+        Scenario {
+            service: "webapp",
+            method: Method::POST,
+            path: "/add/calculate",
+            form_body: Some("first=2&second=3"),
+        },
+    ];
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut results = Vec::new();
+    for scenario in &scenarios {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let addr = SocketAddr::from(([127, 0, 0, 1], system.ports[scenario.service]));
+        eprintln!(
+            "loading {} {} {} with {} connections for {}s",
+            scenario.service,
+            scenario.method,
+            scenario.path,
+            opts.connections,
+            opts.duration.as_secs()
+        );
+        let result = measure(&runtime, &system, addr, scenario, &opts)?;
+        results.push((scenario, result));
+    }
+    print_table(&results, &idle);
+    drop(system);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Warm up for a second, then load for the configured duration while sampling
+/// every service's memory.
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    system: &System,
+    addr: SocketAddr,
+    scenario: &Scenario,
+    opts: &ServicesBenchOptions,
+) -> Result<LoadResult> {
+    runtime.block_on(load(
+        addr,
+        scenario,
+        opts.connections,
+        Duration::from_secs(1),
+    ))?;
+    let sampling = Arc::new(AtomicBool::new(true));
+    let pids = system.pids();
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut peak: BTreeMap<String, u64> = BTreeMap::new();
+            while sampling.load(Ordering::SeqCst) {
+                for (name, pid) in &pids {
+                    let rss = vm_rss_kb(*pid).unwrap_or(0);
+                    let entry = peak.entry(name.clone()).or_default();
+                    *entry = (*entry).max(rss);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    let latencies = runtime.block_on(load(addr, scenario, opts.connections, opts.duration));
+    let elapsed = started.elapsed();
+    sampling.store(false, Ordering::SeqCst);
+    let peak_rss_kb = sampler.join().expect("the memory sampler does not panic");
+    let (mut latencies, failures) = latencies?;
+    if latencies.is_empty() {
+        bail!(
+            "no request to {} {} succeeded",
+            scenario.service,
+            scenario.path
+        );
+    }
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        Duration::from_nanos(latencies[index])
+    };
+    Ok(LoadResult {
+        requests: latencies.len() as u64,
+        failures,
+        elapsed,
+        p50: percentile(0.50),
+        p99: percentile(0.99),
+        peak_rss_kb,
+    })
+}
+
+/// `connections` keep-alive connections, each looping request -> full answer
+/// until `duration` is over. Returns the latency (ns) of every successful
+/// request and the number of failed ones.
+async fn load(
+    addr: SocketAddr,
+    scenario: &Scenario,
+    connections: usize,
+    duration: Duration,
+) -> Result<(Vec<u64>, u64)> {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (method, path, body) = (scenario.method.clone(), scenario.path, scenario.form_body);
+        tasks.push(tokio::spawn(async move {
+            one_connection(addr, method, path, body, deadline).await
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for task in tasks {
+        let (mut lat, failed) = task.await.context("a load connection panicked")??;
+        latencies.append(&mut lat);
+        failures += failed;
+    }
+    Ok((latencies, failures))
+}
+
+async fn one_connection(
+    addr: SocketAddr,
+    method: Method,
+    path: &'static str,
+    body: Option<&'static str>,
+    deadline: Instant,
+) -> Result<(Vec<u64>, u64)> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let mut latencies = Vec::with_capacity(16 * 1024);
+    let mut failures = 0;
+    while Instant::now() < deadline {
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("host", addr.to_string());
+        if body.is_some() {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let request = request.body(Full::new(Bytes::from_static(body.unwrap_or("").as_bytes())))?;
+        let started = Instant::now();
+        sender
+            .ready()
+            .await
+            .context("the server closed the connection")?;
+        let response = sender.send_request(request).await?;
+        let ok = response.status().is_success();
+        response.into_body().collect().await?;
+        if ok {
+            latencies.push(started.elapsed().as_nanos() as u64);
+        } else {
+            failures += 1;
+        }
+    }
+    Ok((latencies, failures))
+}
+
+fn rss_of(system: &System) -> BTreeMap<String, u64> {
+    system
+        .pids()
+        .into_iter()
+        .map(|(name, pid)| (name, vm_rss_kb(pid).unwrap_or(0)))
+        .collect()
+}
+
+/// Resident memory of a process in kB, from /proc/<pid>/status.
+fn vm_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn print_table(results: &[(&Scenario, LoadResult)], idle: &BTreeMap<String, u64>) {
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
+    println!();
+    println!(
+        "{:<34} {:>10} {:>10} {:>10} {:>9}",
+        "endpoint", "req/s", "p50", "p99", "failures"
+    );
+    for (scenario, r) in results {
+        let name = format!("{} {} {}", scenario.service, scenario.method, scenario.path);
+        let rate = r.requests as f64 / r.elapsed.as_secs_f64();
+        println!(
+            "{name:<34} {rate:>10.0} {:>10} {:>10} {:>9}",
+            ms(r.p50),
+            ms(r.p99),
+            r.failures
+        );
+    }
+    println!();
+    let mut header = format!("{:<14} {:>10}", "service", "idle RSS");
+    for (scenario, _) in results {
+        header.push_str(&format!(" {:>22}", format!("peak ({})", scenario.service)));
+    }
+    println!("{header}");
+    for (name, idle_kb) in idle {
+        let mut line = format!("{name:<14} {:>10}", mb(*idle_kb));
+        for (_, r) in results {
+            line.push_str(&format!(
+                " {:>22}",
+                mb(r.peak_rss_kb.get(name).copied().unwrap_or(0))
+            ));
+        }
+        println!("{line}");
+    }
+}
