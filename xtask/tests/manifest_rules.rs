@@ -559,3 +559,26 @@ fn committed_manifests_follow_the_manifest_rules() {
         check_env(env, &files);
     }
 }
+
+#[test]
+fn committed_manifests_are_what_the_definitions_render() {
+    // No image record: every image comes from the committed manifests, so
+    // this checks that deployment/, infrastructure/ and env.yaml were
+    // re-rendered after their last change.
+    let none = tempfile::tempdir().unwrap();
+    for env in ENVS {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["render", "--env", env, "--check", "--root"])
+            .arg(workspace_root())
+            .arg("--images")
+            .arg(none.path().join("images.json"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "run `cargo xtask render --env {env}` and commit:\n{}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+    }
+}
