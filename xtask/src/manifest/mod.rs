@@ -39,6 +39,15 @@ pub struct RenderArgs {
     /// Image record to pin images from (default target/xtask/images.json).
     #[arg(long, hide = true)]
     pub images: Option<PathBuf>,
+    /// `text`, or `json`: {"env", "clean", "changed", "missing", "extra", "unchanged"}.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -87,16 +96,44 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
     let record = images::load_record(&args.images.unwrap_or_else(ImageRecord::path))?;
     let rendered = render::render(&root, &args.env, &record)?;
     let dir = render::manifests_dir(&args.env);
-    if args.check {
-        let comparison = files::compare(&root, &args.env, &rendered)?;
-        if comparison.is_clean() {
-            println!(
-                "{}: {} files, all as rendered",
-                dir.display(),
-                comparison.unchanged
-            );
-            return Ok(ExitCode::SUCCESS);
-        }
+    let comparison = if args.check {
+        files::compare(&root, &args.env, &rendered)?
+    } else {
+        files::write(&root, &args.env, &rendered)?
+    };
+    let code = if args.check && !comparison.is_clean() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    };
+    if args.output == Output::Json {
+        let report = serde_json::json!({
+            "env": args.env,
+            "check": args.check,
+            "clean": comparison.is_clean(),
+            "changed": comparison.changed,
+            "missing": comparison.missing,
+            "extra": comparison.extra,
+            "unchanged": comparison.unchanged,
+        });
+        println!("{report}");
+        return Ok(code);
+    }
+    if !args.check {
+        println!(
+            "{}: {} written, {} removed, {} unchanged",
+            dir.display(),
+            comparison.changed.len() + comparison.missing.len(),
+            comparison.extra.len(),
+            comparison.unchanged
+        );
+    } else if comparison.is_clean() {
+        println!(
+            "{}: {} files, all as rendered",
+            dir.display(),
+            comparison.unchanged
+        );
+    } else {
         for (what, names) in [
             ("differs", &comparison.changed),
             ("missing", &comparison.missing),
@@ -111,17 +148,8 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
             dir.display(),
             args.env
         );
-        return Ok(ExitCode::from(1));
     }
-    let comparison = files::write(&root, &args.env, &rendered)?;
-    println!(
-        "{}: {} written, {} removed, {} unchanged",
-        dir.display(),
-        comparison.changed.len() + comparison.missing.len(),
-        comparison.extra.len(),
-        comparison.unchanged
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 pub fn run_commit(args: CommitArgs) -> Result<ExitCode> {
@@ -164,6 +192,7 @@ pub fn run_release(args: ReleaseArgs) -> Result<ExitCode> {
         check: false,
         root: None,
         images: None,
+        output: Output::Text,
     })?;
     run_commit(CommitArgs {
         env: args.env,
