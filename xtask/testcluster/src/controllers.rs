@@ -5,7 +5,7 @@
 //! template uses an image tagged `broken` (`app:broken`, `app:broken@sha256:...`)
 //! never becomes available; a Deployment then reports `Progressing=False` with
 //! reason `ProgressDeadlineExceeded` after `progress_deadline`.
-use crate::resources::{self, ResourceKind};
+use crate::resources::ResourceKind;
 use crate::server::Cluster;
 use crate::store::{EventType, name_of, namespace_of};
 use serde_json::{Value, json};
@@ -214,14 +214,6 @@ fn statefulset_status(obj: &Value, healthy: bool) -> Value {
             "currentRevision": previous, "updateRevision": revision, "collisionCount": 0,
         })
     }
-}
-
-#[allow(dead_code)]
-fn _kinds_simulated() -> [&'static ResourceKind; 2] {
-    [
-        resources::find("apps", "v1", "deployments").expect("served"),
-        resources::find("apps", "v1", "statefulsets").expect("served"),
-    ]
 }
 
 #[cfg(test)]

@@ -85,10 +85,8 @@ pub fn pod_spec(spec: &mut Value) {
 }
 
 fn template(spec: &mut Value) {
-    if let Some(t) = spec.get_mut("template") {
-        if let Some(ps) = t.get_mut("spec") {
-            pod_spec(ps);
-        }
+    if let Some(ps) = spec.get_mut("template").and_then(|t| t.get_mut("spec")) {
+        pod_spec(ps);
     }
 }
 

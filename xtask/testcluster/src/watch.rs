@@ -104,10 +104,10 @@ pub fn serve(cluster: Arc<Cluster>, req: WatchRequest) -> Response {
                 _ = tx.closed() => return,
                 event = live.recv() => match event {
                     Ok(e) => {
-                        if let Some((t, o)) = req.translate(&e) {
-                            if tx.send(line(t, &o)).await.is_err() {
-                                return;
-                            }
+                        if let Some((t, o)) = req.translate(&e)
+                            && tx.send(line(t, &o)).await.is_err()
+                        {
+                            return;
                         }
                     }
                     // Too slow a reader, or the server is gone: end the watch; clients re-watch.

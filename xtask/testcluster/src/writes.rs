@@ -38,10 +38,10 @@ pub fn bookkeep_new(kind: &ResourceKind, obj: &mut Value, _manager: &str) {
     } else {
         meta.remove("generation");
     }
-    if kind.has_subresource("status") {
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("status");
-        }
+    if kind.has_subresource("status")
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.remove("status");
     }
 }
 
@@ -169,11 +169,12 @@ fn commit(
     validate::check(kind, &mut new, ctx.strict, op == Op::Apply)?;
     drop_empty_metadata(&mut new);
     defaults::apply(kind, &mut new, old, store);
-    if let Some(o) = old {
-        if kind.generation && spec_part(o) != spec_part(&new) {
-            let g = o["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
-            new["metadata"]["generation"] = json!(g);
-        }
+    if let Some(o) = old
+        && kind.generation
+        && spec_part(o) != spec_part(&new)
+    {
+        let g = o["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+        new["metadata"]["generation"] = json!(g);
     }
     if op == Op::Update {
         let api_version = kind.api_version();
@@ -185,10 +186,8 @@ fn commit(
         };
         managed::record_update(old, &mut new, &writer);
     }
-    if let Some(o) = old {
-        if *o == new {
-            return Ok((200, new)); // nothing changed: no new resourceVersion, no event
-        }
+    if old == Some(&new) {
+        return Ok((200, new)); // nothing changed: no new resourceVersion, no event
     }
     let code = if old.is_some() { 200 } else { 201 };
     if ctx.dry_run {

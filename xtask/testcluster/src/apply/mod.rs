@@ -78,10 +78,10 @@ pub fn apply(live: &Value, applied: &Value, who: &Applier) -> Result<Value, Conf
             if is_item {
                 continue;
             }
-            if let Some(current) = get(live, p) {
-                if Some(current) != get(applied, p) {
-                    conflicts.push((e.describe(), p.clone()));
-                }
+            if let Some(current) = get(live, p)
+                && Some(current) != get(applied, p)
+            {
+                conflicts.push((e.describe(), p.clone()));
             }
         }
     }
