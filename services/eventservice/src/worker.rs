@@ -21,6 +21,8 @@ use crate::store;
 /// How long one BLMOVE blocks: also the worst-case delay before the loop
 /// notices a shutdown request.
 pub const TAKE_BLOCK: Duration = Duration::from_secs(1);
+/// Newest dead letters kept: a flood of garbage must not fill Redis.
+pub const DEAD_LETTER_LIMIT: isize = 10_000;
 /// How long a summary reply list lives if nobody collects it.
 pub const REPLY_TTL_SECS: i64 = 60;
 
@@ -238,6 +240,8 @@ impl Worker {
         let mut pipe = redis::pipe();
         pipe.atomic()
             .lpush(&self.keys.dead, &entry)
+            .ignore()
+            .ltrim(&self.keys.dead, 0, DEAD_LETTER_LIMIT - 1)
             .ignore()
             .cmd("LREM")
             .arg(&self.keys.processing)

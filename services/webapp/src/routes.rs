@@ -26,7 +26,11 @@ pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/add") }))
         .route("/add", get(|| async { Html(html::add_form()) }))
-        .route("/add/calculate", post(calculate))
+        // A reload or bookmark of the result page arrives as GET: back to the form.
+        .route(
+            "/add/calculate",
+            post(calculate).get(|| async { Redirect::to("/add") }),
+        )
         .route("/audit", get(audit))
         .with_state(state)
         .layer(middleware::from_fn(move |req: Request, next: Next| {

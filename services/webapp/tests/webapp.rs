@@ -210,6 +210,18 @@ async fn root_redirects_to_the_form_which_works_without_javascript() {
     assert!(root.status().is_redirection());
     assert_eq!(root.headers()["location"], "/add");
 
+    let reload = s
+        .http
+        .get(format!("{}/add/calculate", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        reload.headers()["location"],
+        "/add",
+        "a reloaded result page goes back to the form"
+    );
+
     let form = s.get("/add").await;
     assert_html(&form, 200);
     assert!(
