@@ -39,6 +39,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         std::fs::remove_dir_all(&run_dir)?;
     }
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let run_dir = std::fs::canonicalize(&run_dir)?;
     let result = run_in(&run_dir, cargo_args, stop);
     // Everything is stopped by now (guards dropped); the state goes too.
     let _ = std::fs::remove_dir_all(&run_dir);
@@ -102,7 +103,12 @@ fn run_in(
     if stop.load(std::sync::atomic::Ordering::SeqCst) {
         eprintln!("interrupted: stopping the test infrastructure");
     }
+    let pg_data = pg.data_dir.clone();
     drop((registry, redis, pg));
+    if !pg_data.starts_with(run_dir) {
+        // Kept outside (the postgres user cannot enter the work tree).
+        let _ = std::fs::remove_dir_all(pg_data.parent().unwrap_or(&pg_data));
+    }
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(code.clamp(1, 255) as u8),

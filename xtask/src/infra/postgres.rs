@@ -37,12 +37,9 @@ pub struct Postgres {
 pub fn start(cfg: &PostgresConfig) -> Result<Postgres> {
     let bin = ensure_installed()?;
     let owner = run_as_user()?;
-    let data_dir = cfg.dir.join("data");
     std::fs::create_dir_all(&cfg.dir).with_context(|| format!("creating {}", cfg.dir.display()))?;
     let log = cfg.dir.join("postgres.log");
-    if let Some(user) = &owner {
-        check_reachable(&cfg.dir, user)?;
-    }
+    let data_dir = data_dir(&cfg.dir, owner.as_ref())?;
     if !data_dir.join("PG_VERSION").exists() {
         init_cluster(&bin, &data_dir, owner.as_ref(), &log)?;
     }
@@ -52,9 +49,14 @@ pub fn start(cfg: &PostgresConfig) -> Result<Postgres> {
     cmd.arg("-D")
         .arg(&data_dir)
         .arg("-p")
-        .arg(cfg.port.to_string())
-        .arg("-k")
-        .arg(&data_dir);
+        .arg(cfg.port.to_string());
+    // The unix socket sits in the data folder, away from any system cluster;
+    // a path too long for a socket address (108 bytes) means TCP only.
+    if data_dir.as_os_str().len() + ".s.PGSQL.65535".len() < 100 {
+        cmd.arg("-k").arg(&data_dir);
+    } else {
+        cmd.args(["-c", "unix_socket_directories="]);
+    }
     cmd.args([
         "-c",
         "listen_addresses=127.0.0.1",
@@ -198,7 +200,7 @@ pub fn ensure_installed() -> Result<PathBuf> {
 
 /// The system user to run postgres as: `postgres` when we are root, else none.
 #[derive(Debug, Clone)]
-struct User {
+pub struct User {
     name: String,
     uid: u32,
     gid: u32,
@@ -245,23 +247,45 @@ fn chown(path: &Path, user: &User) -> Result<()> {
     Ok(())
 }
 
-/// The postgres user must be able to walk down to `dir`: a 0700 folder on the
-/// way (e.g. a temp dir) would make initdb fail with a confusing message.
-fn check_reachable(dir: &Path, user: &User) -> Result<()> {
+/// Where the cluster lives: `<dir>/data`, unless postgres runs as the
+/// `postgres` user and cannot walk down to `dir` (a work tree under /root, a
+/// 0700 temp dir): then a folder of its own under the system temp dir, named
+/// after `dir` so the same state folder always finds the same cluster.
+pub fn data_dir(dir: &Path, user: Option<&User>) -> Result<PathBuf> {
+    use sha2::{Digest, Sha256};
     use std::os::unix::fs::MetadataExt;
     let dir = std::fs::canonicalize(dir)?;
-    for ancestor in dir.ancestors().skip(1) {
-        let meta = std::fs::metadata(ancestor)?;
-        if meta.uid() != user.uid && meta.mode() & 0o001 == 0 {
-            bail!(
-                "postgres runs as the `{}` user, which cannot enter {} (mode {:o}); use a state folder it can reach",
+    let Some(user) = user else {
+        return Ok(dir.join("data"));
+    };
+    let blocked = dir.ancestors().skip(1).find(|ancestor| {
+        std::fs::metadata(ancestor)
+            .map(|m| m.uid() != user.uid && m.mode() & 0o001 == 0)
+            .unwrap_or(true)
+    });
+    match blocked {
+        None => {
+            chown(&dir, user)?;
+            Ok(dir.join("data"))
+        }
+        Some(ancestor) => {
+            let hash = hex::encode(Sha256::digest(dir.as_os_str().as_encoded_bytes()));
+            let outside = std::env::temp_dir().join(format!("micro-postgres-{}", &hash[..16]));
+            std::fs::create_dir_all(&outside)?;
+            std::fs::set_permissions(
+                &outside,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )?;
+            chown(&outside, user)?;
+            eprintln!(
+                "note: the `{}` user cannot enter {}; the PostgreSQL data lives in {}",
                 user.name,
                 ancestor.display(),
-                meta.mode() & 0o7777
+                outside.display()
             );
+            Ok(outside.join("data"))
         }
     }
-    chown(&dir, user)
 }
 
 fn init_cluster(bin: &Path, data_dir: &Path, owner: Option<&User>, log: &Path) -> Result<()> {
@@ -304,9 +328,17 @@ fn init_cluster(bin: &Path, data_dir: &Path, owner: Option<&User>, log: &Path) -
     Ok(())
 }
 
-/// Stop a server left running in `dir` (as given to [`start`]), if any.
+/// Stop a server left running in `dir` (as given to [`start`]), if any, and
+/// remove a data folder kept outside `dir`.
 pub fn stop_leftover(dir: &Path) {
-    let _ = clear_stale_server(&dir.join("data"));
+    let Ok(user) = run_as_user() else { return };
+    let Ok(data) = data_dir(dir, user.as_ref()) else {
+        return;
+    };
+    let _ = clear_stale_server(&data);
+    if !data.starts_with(std::fs::canonicalize(dir).unwrap_or_default()) {
+        let _ = std::fs::remove_dir_all(data.parent().unwrap_or(&data));
+    }
 }
 
 /// A server left running by a runner that was killed: stop it (the caller owns
