@@ -461,3 +461,76 @@ fn watch_syncs_a_new_commit_within_one_interval_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "watch did not stop cleanly: {status:?}");
 }
+
+#[test]
+fn watch_with_fetch_deploys_what_the_upstream_branch_gains() {
+    let f = Fixture::new(&system("v1"));
+    let clone_dir = tempfile::tempdir().unwrap();
+    git2::Repository::clone(f.root().to_str().unwrap(), clone_dir.path())
+        .expect("clone the fixture repository");
+    let mut child = f
+        .xtask_command_in(
+            clone_dir.path(),
+            &[
+                "sync",
+                "--env",
+                ENV,
+                "--watch",
+                "--fetch",
+                "--interval",
+                "1s",
+                "--no-wait",
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let image = |f: &Fixture| {
+        let out = f.kubectl(&[
+            "get",
+            "deploy/adderservice",
+            "-n",
+            "micro",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        text(&out.stdout)
+    };
+    let wait_for = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if image(&f) == want {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    };
+    assert!(
+        wait_for("localhost:5000/adderservice:v1"),
+        "the watch never made its first sync"
+    );
+    // A commit upstream only: the clone's own HEAD does not move.
+    f.write_manifest(
+        "deployment-adderservice.yaml",
+        &deployment("adderservice", "localhost:5000/adderservice:v4", 8080),
+    );
+    f.commit("adderservice v4");
+    assert!(
+        wait_for("localhost:5000/adderservice:v4"),
+        "the fetched commit was not synced"
+    );
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(
+        status.success(),
+        "watch did not stop cleanly: {status:?}\n{err}"
+    );
+}

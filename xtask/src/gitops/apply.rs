@@ -27,9 +27,34 @@ pub async fn apply_all(
     objects: &[&DesiredObject],
     dry_run: bool,
 ) -> Result<Vec<Value>> {
+    apply_counted(cluster, objects, dry_run, &indicatif::ProgressBar::hidden()).await
+}
+
+/// [`apply_all`], advancing `progress` by one per object applied.
+pub async fn apply_counted(
+    cluster: &Cluster,
+    objects: &[&DesiredObject],
+    dry_run: bool,
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<Value>> {
     stream::iter(objects.iter().copied())
-        .map(|o| apply_one(cluster, o, dry_run))
+        .map(|o| async move {
+            let applied = apply_one(cluster, o, dry_run).await;
+            progress.inc(1);
+            applied
+        })
         .buffered(CONCURRENCY)
         .try_collect()
         .await
+}
+
+/// A progress bar on stderr (drawn only when stderr is a terminal).
+pub fn progress_bar(total: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    let template = format!("{{spinner}} {what} {{pos}}/{{len}} {{wide_bar}}");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }

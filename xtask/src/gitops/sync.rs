@@ -1,9 +1,13 @@
 //! One sync: make the cluster match the desired objects of one commit.
 //!
 //! Order of writes (each skipped when it would change nothing):
-//! 1. Namespaces; 2. inventory widened to old ∪ new; 3. the other stages in
-//! dependency order, waiting for StatefulSets before Deployments; 4. prune in
-//! reverse order; 5. inventory narrowed to new + commit; 6. wait for rollouts.
+//! 1. Namespaces;
+//! 2. the inventory widened to old ∪ new;
+//! 3. the other stages in dependency order, StatefulSets ready before Deployments;
+//! 4. prune, in reverse order;
+//! 5. the inventory narrowed to new, with the commit;
+//! 6. wait for rollouts.
+//!
 //! `dry_run` takes exactly this path with `dryRun=All` on every write.
 
 use super::apply;
@@ -96,6 +100,7 @@ pub async fn sync(
         stored = widened;
     }
 
+    let progress = apply::progress_bar(to_write.len().saturating_sub(namespaces.len()), "applying");
     let mut waited: Vec<ObjectKey> = Vec::new();
     let stages: BTreeSet<u8> = to_write
         .iter()
@@ -109,10 +114,11 @@ pub async fn sync(
             .filter(|o| o.kind.stage == stage)
             .filter(reachable)
             .collect();
-        apply::apply_all(cluster, &batch, options.dry_run).await?;
+        apply::apply_counted(cluster, &batch, options.dry_run, &progress).await?;
         if stage == STATEFULSET_STAGE && options.wait && !options.dry_run {
             let keys: Vec<ObjectKey> = batch.iter().map(|o| o.key.clone()).collect();
             if let Err(e) = rollout::wait(cluster, &keys, options.timeout).await {
+                progress.finish_and_clear();
                 return Ok(Outcome {
                     plan,
                     rollout_error: Some(crate::project::one_line(&e)),
@@ -122,6 +128,7 @@ pub async fn sync(
         }
     }
 
+    progress.finish_and_clear();
     let prunes: Vec<ObjectKey> = plan
         .changes
         .iter()

@@ -167,11 +167,16 @@ impl Fixture {
     }
 
     pub fn xtask_command(&self, args: &[&str]) -> Command {
+        self.xtask_command_in(self.root(), args)
+    }
+
+    /// Like [`Fixture::xtask_command`], reading git from another repository.
+    pub fn xtask_command_in(&self, repo: &Path, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
         command
             .args(args)
             .arg("--repo")
-            .arg(self.root())
+            .arg(repo)
             .env("KUBECONFIG", self.kubeconfig())
             .env("NO_COLOR", "1");
         command
