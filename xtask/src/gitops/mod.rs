@@ -113,23 +113,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// env.yaml of `name`, from the workspace or from `--repo`.
-fn load_environment(repo: &Path, name: &str) -> Result<Environment> {
-    if repo == crate::project::root() {
-        return Environment::load(name);
-    }
-    let path = repo.join("environments").join(name).join("env.yaml");
-    if !path.exists() {
-        bail!("no environment `{name}`: {} does not exist", path.display());
-    }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut env: Environment =
-        serde_yaml::from_str(&text).with_context(|| path.display().to_string())?;
-    env.name = name.to_string();
-    Ok(env)
-}
-
 /// Everything a command needs: environment, repository, a connected cluster.
 pub struct Session {
     pub env: Environment,
@@ -140,7 +123,7 @@ pub struct Session {
 impl Session {
     pub async fn open(target: &Target) -> Result<Session> {
         let repo = source::repo_root(target.repo.as_ref());
-        let env = load_environment(&repo, &target.env)?;
+        let env = Environment::load_in(&repo, &target.env)?;
         let cluster = cluster::connect(
             target.kubeconfig.as_deref(),
             target.context.as_deref(),
