@@ -100,7 +100,11 @@ fn run_steps(scenario: &Scenario, tool: Tool) -> Result<Vec<(&'static str, Measu
         ..Options::default()
     };
     let server = BlockingTestCluster::start(options)?;
-    let repo = ScratchDir::new(tool)?;
+    let repo = ScratchDir::new(if tool == Tool::Xtask {
+        "xtask"
+    } else {
+        "kubectl"
+    })?;
     let manifests = repo.path().join("environments").join(ENV).join("manifests");
     std::fs::create_dir_all(&manifests)?;
     std::fs::write(
@@ -155,12 +159,7 @@ fn run_steps(scenario: &Scenario, tool: Tool) -> Result<Vec<(&'static str, Measu
 struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    fn new(tool: Tool) -> Result<ScratchDir> {
-        let which = if tool == Tool::Xtask {
-            "xtask"
-        } else {
-            "kubectl"
-        };
+    fn new(which: &str) -> Result<ScratchDir> {
         let path =
             crate::project::state_dir().join(format!("bench-sync-{}-{which}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
@@ -276,15 +275,36 @@ fn change_one_image(manifests: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The system's minikube manifests as committed at the workspace's HEAD.
+/// The system's minikube manifests as committed at the workspace's HEAD, or,
+/// before any are committed, rendered from the definitions with stand-in
+/// image digests (the figures do not depend on the digests' values).
 fn system_scenario() -> Result<Scenario> {
     let root = crate::project::root();
+    match committed_manifests(&root) {
+        Ok(files) => Ok(Scenario {
+            name: "system".into(),
+            files,
+        }),
+        Err(why) => {
+            eprintln!(
+                "bench sync: {}; rendering them with stand-in digests",
+                crate::project::one_line(&why)
+            );
+            Ok(Scenario {
+                name: "system (rendered)".into(),
+                files: rendered_manifests(&root)?,
+            })
+        }
+    }
+}
+
+fn committed_manifests(root: &Path) -> Result<Vec<(String, String)>> {
     let repo =
-        git2::Repository::open(&root).with_context(|| format!("opening {}", root.display()))?;
+        git2::Repository::open(root).with_context(|| format!("opening {}", root.display()))?;
     let tree = repo.head()?.peel_to_tree()?;
-    let entry = tree.get_path(Path::new("environments/minikube/manifests")).map_err(|_| {
-        anyhow::anyhow!("environments/minikube/manifests is not committed: run `cargo xtask release --env minikube` first")
-    })?;
+    let entry = tree
+        .get_path(Path::new("environments/minikube/manifests"))
+        .map_err(|_| anyhow::anyhow!("environments/minikube/manifests is not committed"))?;
     let folder = entry.to_object(&repo)?.peel_to_tree()?;
     let mut files = Vec::new();
     for item in folder.iter() {
@@ -297,10 +317,79 @@ fn system_scenario() -> Result<Scenario> {
             ));
         }
     }
-    Ok(Scenario {
-        name: "system".into(),
-        files,
-    })
+    Ok(files)
+}
+
+/// `xtask render --env minikube` on a scratch copy of the definitions.
+fn rendered_manifests(root: &Path) -> Result<Vec<(String, String)>> {
+    use sha2::Digest;
+    let scratch = ScratchDir::new("render")?;
+    for folder in ["deployment", "infrastructure"] {
+        copy_dir(&root.join(folder), &scratch.path().join(folder))?;
+    }
+    let env_dir = scratch.path().join("environments").join("minikube");
+    std::fs::create_dir_all(&env_dir)?;
+    std::fs::copy(
+        root.join("environments/minikube/env.yaml"),
+        env_dir.join("env.yaml"),
+    )?;
+    let mut record = crate::image_record::ImageRecord::default();
+    for service in crate::project::SERVICES {
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(service.name.as_bytes()))
+        );
+        record.images.insert(
+            service.name.to_string(),
+            crate::image_record::ImageEntry {
+                name: service.name.to_string(),
+                content_tag: format!("c-{}", &digest[7..19]),
+                commit_tag: "0000000".into(),
+                commit: "0".repeat(40),
+                image_id: digest.clone(),
+                size: 0,
+                digest: Some(digest),
+                registry: Some("localhost:5000".into()),
+            },
+        );
+    }
+    let images = scratch.path().join("images.json");
+    record.save_to(&images)?;
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let out = Command::new(exe)
+        .args(["render", "--env", "minikube", "--root"])
+        .arg(scratch.path())
+        .arg("--images")
+        .arg(&images)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "render failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(env_dir.join("manifests"))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        files.push((name, std::fs::read_to_string(entry.path())?));
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)
+        .with_context(|| format!("reading {}", from.display()))?
+        .flatten()
+    {
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// `n` Deployments, each with its Service, in one namespace.

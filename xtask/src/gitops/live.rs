@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub const CONCURRENCY: usize = 16;
 
 /// Up to this many objects of one kind missing from the labelled list are
-/// read with a GET each; more cost one LIST of the whole kind instead.
-const GET_LIMIT: usize = 4;
+/// read with a GET each; more cost one LIST of the whole kind instead (one
+/// request either way for a single object; fewer for any more).
+const GET_LIMIT: usize = 1;
 
 pub struct Live {
     /// Live objects by key (without the inventory ConfigMap).
