@@ -27,7 +27,7 @@ use crate::environment::Environment;
 use anyhow::{Context, Result, bail};
 pub use report::Output;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 pub use sync::SyncOptions;
