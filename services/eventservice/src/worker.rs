@@ -118,21 +118,19 @@ impl Worker {
     async fn handle(&mut self, raw: &[u8]) -> Outcome {
         match message::parse(raw) {
             Err(reason) => self.dead_letter(raw, &reason).await,
-            Ok(Message::Record(event)) => match self.with_pg(PgOp::Insert(&event)).await {
-                Some(Ok(PgDone::Inserted(fresh))) => {
+            Ok(Message::Record(event)) => match self.with_pg(&Insert(&event)).await {
+                Some(Ok(fresh)) => {
                     if !fresh {
                         self.stats.duplicates.inc();
                         tracing::info!(id = ?event.id, "duplicate event ignored");
                     }
                     self.ack(raw).await
                 }
-                Some(Ok(PgDone::Counts(_))) => unreachable!("an insert returns Inserted"),
                 Some(Err(reason)) => self.dead_letter(raw, &reason).await,
                 None => Outcome::Abandoned,
             },
-            Ok(Message::Summary { return_path }) => match self.with_pg(PgOp::Summary).await {
-                Some(Ok(PgDone::Inserted(_))) => unreachable!("a summary returns Counts"),
-                Some(Ok(PgDone::Counts(counts))) => {
+            Ok(Message::Summary { return_path }) => match self.with_pg(&Summary).await {
+                Some(Ok(counts)) => {
                     let reply = serde_json::to_string(&counts).expect("a map of counts");
                     match self.reply(&return_path, &reply).await {
                         Some(Ok(())) => self.ack(raw).await,
@@ -149,7 +147,7 @@ impl Worker {
     /// Runs `op` against PostgreSQL until it succeeds or fails for a reason
     /// that retrying cannot fix (`Some(Err(reason))`: bad data). `None` when
     /// shutdown came first.
-    async fn with_pg(&self, op: PgOp<'_>) -> Option<Result<PgDone, String>> {
+    async fn with_pg<O: PgOp>(&self, op: &O) -> Option<Result<O::Output, String>> {
         let mut backoff = Backoff::default();
         loop {
             let error = match self.db.client().await {
@@ -279,31 +277,44 @@ impl Worker {
     }
 }
 
-/// The database work a message needs (an enum rather than a closure keeps
-/// the worker future `Send`).
-enum PgOp<'a> {
-    Insert(&'a crate::message::Event),
-    Summary,
+/// One kind of database work a message needs (a trait rather than a closure
+/// keeps the worker future `Send`).
+trait PgOp: Sync {
+    type Output: Send;
+    fn what(&self) -> &'static str;
+    fn run<'a>(
+        &'a self,
+        client: &'a mut PooledClient,
+    ) -> impl Future<Output = Result<Self::Output, tokio_postgres::Error>> + Send + 'a;
 }
 
-enum PgDone {
-    Inserted(bool),
-    Counts(std::collections::BTreeMap<String, i64>),
-}
+struct Insert<'e>(&'e crate::message::Event);
 
-impl PgOp<'_> {
-    async fn run(&self, client: &mut PooledClient) -> Result<PgDone, tokio_postgres::Error> {
-        match self {
-            PgOp::Insert(event) => store::insert(client, event).await.map(PgDone::Inserted),
-            PgOp::Summary => store::summary(client).await.map(PgDone::Counts),
-        }
-    }
-
+impl PgOp for Insert<'_> {
+    type Output = bool;
     fn what(&self) -> &'static str {
-        match self {
-            PgOp::Insert(_) => "storing an event",
-            PgOp::Summary => "summarising events",
-        }
+        "storing an event"
+    }
+    fn run<'a>(
+        &'a self,
+        client: &'a mut PooledClient,
+    ) -> impl Future<Output = Result<bool, tokio_postgres::Error>> + Send + 'a {
+        store::insert(client, self.0)
+    }
+}
+
+struct Summary;
+
+impl PgOp for Summary {
+    type Output = std::collections::BTreeMap<String, i64>;
+    fn what(&self) -> &'static str {
+        "summarising events"
+    }
+    fn run<'a>(
+        &'a self,
+        client: &'a mut PooledClient,
+    ) -> impl Future<Output = Result<Self::Output, tokio_postgres::Error>> + Send + 'a {
+        store::summary(client)
     }
 }
 
