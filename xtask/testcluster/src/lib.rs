@@ -83,6 +83,7 @@ mod handlers;
 mod kubeconfig;
 mod meta;
 mod patch;
+mod quantity;
 mod resources;
 mod selectors;
 mod server;

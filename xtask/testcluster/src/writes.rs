@@ -166,6 +166,7 @@ fn commit(
             }
         }
     }
+    crate::quantity::normalize(&mut new);
     validate::check(kind, &mut new, ctx.strict, op == Op::Apply)?;
     drop_empty_metadata(&mut new);
     defaults::apply(kind, &mut new, old, store);
@@ -400,6 +401,8 @@ fn server_side_apply(
     }
     check_identity(kind, &mut applied, ns, Some(name))?;
     drop_nulls(&mut applied);
+    // Compared with stored values (conflicts, no-op detection) in stored form.
+    crate::quantity::normalize(&mut applied);
     let old = store.get(kind, ns, name).cloned();
     if let Some(o) = &old {
         check_version(kind, name, &applied, o)?;

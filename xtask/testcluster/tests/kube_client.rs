@@ -44,7 +44,8 @@ fn deployment(image: &str, replicas: i32) -> serde_json::Value {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": "adder"}},
             "template": {"metadata": {"labels": {"app": "adder"}},
-                         "spec": {"containers": [{"name": "adder", "image": image, "ports": [{"containerPort": 8080, "name": "main"}]}]}}
+                         "spec": {"containers": [{"name": "adder", "image": image, "ports": [{"containerPort": 8080, "name": "main"}],
+                                                 "resources": {"requests": {"cpu": "1000m", "memory": "1024Mi"}}}]}}
         }
     })
 }
@@ -74,7 +75,25 @@ async fn typed_deployments_apply_get_list_wait_and_delete() {
     assert_eq!(done.status.unwrap().available_replicas, Some(2));
 
     let got = api.get("adder").await.unwrap();
-    assert_eq!(got.spec.unwrap().replicas, Some(2));
+    let spec = got.spec.unwrap();
+    assert_eq!(spec.replicas, Some(2));
+    // Quantities are stored in canonical form, and re-applying them changes nothing.
+    let requests = spec.template.spec.unwrap().containers[0]
+        .resources
+        .clone()
+        .unwrap()
+        .requests
+        .unwrap();
+    assert_eq!(requests["cpu"].0, "1");
+    assert_eq!(requests["memory"].0, "1Gi");
+    let again = api
+        .patch("adder", &params, &Patch::Apply(&deployment("adder:1", 2)))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        got.metadata.resource_version
+    );
     let listed = api
         .list(&ListParams::default().labels("app=adder"))
         .await
@@ -124,6 +143,7 @@ async fn typed_deployments_apply_get_list_wait_and_delete() {
         summary,
         [
             ("patch", false, 201),
+            ("patch", false, 200),
             ("patch", true, 200),
             ("delete", false, 200)
         ]
