@@ -112,7 +112,10 @@ fn run_in(
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(code.clamp(1, 255) as u8),
-        None => ExitCode::FAILURE,
+        // Killed by a signal: the shell convention, 128 + signal number.
+        None => ExitCode::from(
+            128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(1) as u8,
+        ),
     })
 }
 
