@@ -6,12 +6,15 @@
 //! condition says ProgressDeadlineExceeded has failed and is not waited for.
 
 use super::cluster::Cluster;
+use super::inventory::MANAGED_BY;
 use super::kinds::ObjectKey;
 use super::live::CONCURRENCY;
 use anyhow::{Result, bail};
 use futures::{StreamExt, TryStreamExt, stream};
+use kube::api::ListParams;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,21 +108,7 @@ pub async fn wait(cluster: &Cluster, keys: &[ObjectKey], timeout: Duration) -> R
     let mut pending: Vec<ObjectKey> = keys.to_vec();
     let mut pause = Duration::from_millis(100);
     loop {
-        let states: Vec<(ObjectKey, Health)> = stream::iter(pending.iter().cloned())
-            .map(|key| async move {
-                let kind = key.info().expect("rollout kinds are known");
-                let live = cluster
-                    .api(kind, &key.namespace)
-                    .get(&key.name)
-                    .await
-                    .map_err(|e| cluster.explain(&format!("reading {key}"), e))?;
-                let mut value = serde_json::to_value(live)?;
-                value["kind"] = Value::String(key.kind.clone());
-                anyhow::Ok((key, health(&value)))
-            })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
+        let states = read_states(cluster, &pending).await?;
         if let Some((key, Health::Failed(message))) =
             states.iter().find(|(_, h)| matches!(h, Health::Failed(_)))
         {
@@ -160,6 +149,65 @@ pub async fn wait(cluster: &Cluster, keys: &[ObjectKey], timeout: Duration) -> R
         pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
+
+/// Health of each of `keys`: one LIST per kind and namespace when many are
+/// pending (a first sync of many Deployments), a GET each when few.
+async fn read_states(cluster: &Cluster, keys: &[ObjectKey]) -> Result<Vec<(ObjectKey, Health)>> {
+    let mut groups: BTreeMap<(&str, &str), Vec<&ObjectKey>> = BTreeMap::new();
+    for key in keys {
+        groups
+            .entry((key.kind.as_str(), key.namespace.as_str()))
+            .or_default()
+            .push(key);
+    }
+    let mut states = Vec::with_capacity(keys.len());
+    let mut singles: Vec<&ObjectKey> = Vec::new();
+    for ((kind, namespace), group) in groups {
+        if group.len() < LIST_FROM {
+            singles.extend(group);
+            continue;
+        }
+        let info = group[0].info().expect("rollout kinds are known");
+        let listed = cluster
+            .api(info, namespace)
+            .list(&ListParams::default().labels(MANAGED_BY))
+            .await
+            .map_err(|e| cluster.explain(&format!("listing {}", info.plural), e))?;
+        let mut by_name: BTreeMap<String, Value> = BTreeMap::new();
+        for item in listed.items {
+            let name = item.metadata.name.clone().unwrap_or_default();
+            let mut value = serde_json::to_value(item)?;
+            value["kind"] = Value::String(kind.to_string());
+            by_name.insert(name, value);
+        }
+        for key in group {
+            match by_name.get(&key.name) {
+                Some(value) => states.push((key.clone(), health(value))),
+                None => singles.push(key),
+            }
+        }
+    }
+    let read: Vec<(ObjectKey, Health)> = stream::iter(singles)
+        .map(|key| async move {
+            let kind = key.info().expect("rollout kinds are known");
+            let live = cluster
+                .api(kind, &key.namespace)
+                .get(&key.name)
+                .await
+                .map_err(|e| cluster.explain(&format!("reading {key}"), e))?;
+            let mut value = serde_json::to_value(live)?;
+            value["kind"] = Value::String(key.kind.clone());
+            anyhow::Ok((key.clone(), health(&value)))
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    states.extend(read);
+    Ok(states)
+}
+
+/// From this many pending objects of one kind on, one LIST replaces the GETs.
+const LIST_FROM: usize = 4;
 
 #[cfg(test)]
 mod tests {
