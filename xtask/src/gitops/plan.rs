@@ -126,3 +126,54 @@ impl Plan {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gitops::inventory::Inventory;
+    use serde_json::json;
+    use std::collections::{BTreeSet, HashMap};
+
+    fn key(kind: &str, name: &str) -> ObjectKey {
+        let group = if kind == "Deployment" { "apps" } else { "" };
+        ObjectKey {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: "micro".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn prune_needs_both_the_inventory_and_our_label() {
+        let ours = key("Deployment", "gone");
+        let unlabelled = key("Deployment", "relabelled-by-hand");
+        let stranger = key("ConfigMap", "impostor");
+        let objects: HashMap<ObjectKey, Value> = [&ours, &unlabelled, &stranger]
+            .iter()
+            .map(|k| ((*k).clone(), json!({})))
+            .collect();
+        let live = Live {
+            objects,
+            labelled: [ours.clone(), stranger.clone()].into_iter().collect(),
+            inventory: Some(Inventory {
+                objects: [ours.clone(), unlabelled.clone()]
+                    .into_iter()
+                    .collect::<BTreeSet<_>>(),
+                commit: None,
+            }),
+        };
+        let plan = build(&[], &live);
+        let pruned: Vec<&ObjectKey> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Prune)
+            .map(|c| &c.key)
+            .collect();
+        assert_eq!(pruned, [&ours]);
+        assert_eq!(
+            plan.summary(),
+            "0 to change, 0 to create, 1 to prune, 0 unchanged"
+        );
+    }
+}
