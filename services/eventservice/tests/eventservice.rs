@@ -510,3 +510,50 @@ async fn readiness_follows_redis_and_postgres() {
         .await
         .expect("not ready once Redis is gone");
 }
+
+#[tokio::test]
+async fn sigterm_while_the_insert_is_stuck_hands_the_message_back_to_the_queue() {
+    let setup = Setup::new().await;
+    let mut service = setup.start("stuck-worker");
+    service.ready().await;
+    let (mut locker, conn) = tokio_postgres::connect(&setup.db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tx = locker.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE events.page_events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    let mut con = setup.redis().await;
+    let message = record("/stuck");
+    push(&mut con, &setup.queue, &message).await;
+    let processing = setup.processing("stuck-worker");
+    eventually("the message taken", || {
+        let mut con = con.clone();
+        let processing = processing.clone();
+        async move { (llen(&mut con, &processing).await == 1).then_some(()) }
+    })
+    .await;
+
+    // The insert cannot finish: after the grace period the worker gives up
+    // on it, puts the message back on the queue for another worker, and exits.
+    let status = service.terminate();
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(llen(&mut con, &processing).await, 0);
+    let queued: Vec<String> = redis::cmd("LRANGE")
+        .arg(&setup.queue)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(queued, [message]);
+    tx.rollback().await.unwrap();
+    let pg = setup.pg().await;
+    assert_eq!(
+        count_url(&pg, "/stuck").await,
+        0,
+        "the abandoned insert was rolled back"
+    );
+}
