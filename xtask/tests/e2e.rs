@@ -99,3 +99,39 @@ fn a_second_runner_on_the_same_state_is_refused() {
     assert!(stderr.contains("another `cargo xtask dev`"), "{stderr}");
     assert!(system.stop().success());
 }
+
+#[test]
+fn a_crashed_service_is_restarted() {
+    let system = DevSystem::start();
+    let adder_pid = || {
+        e2e_support::descendants(system.pid())
+            .into_iter()
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "adderservice")
+            })
+    };
+    let first = adder_pid().expect("adderservice runs under xtask dev");
+    unsafe { libc::kill(first as i32, libc::SIGKILL) };
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let second = adder_pid();
+        if second.is_some_and(|p| p != first)
+            && e2e_support::http_status(system.ports["adderservice"], "/add/2/3") == Some(200)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "adderservice was not restarted; log:\n{}",
+            system.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        system.log().contains("adderservice | exited"),
+        "the restart is logged"
+    );
+    assert!(system.stop().success());
+}

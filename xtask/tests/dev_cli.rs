@@ -1,0 +1,59 @@
+//! User errors of `cargo xtask dev` / `report` / `test`: one clear line, exit 2,
+//! nothing started.
+
+use std::process::{Command, Output};
+
+fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .output()
+        .expect("run xtask")
+}
+
+fn assert_user_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn report_without_a_running_dev_system_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = xtask(&["report", "--state-dir", dir.path().to_str().unwrap()]);
+    assert_user_error(&out, "no `cargo xtask dev` is running");
+}
+
+#[test]
+fn report_against_a_cluster_is_not_supported_yet() {
+    let out = xtask(&["report", "--env", "minikube"]);
+    assert_user_error(&out, "not supported yet");
+}
+
+#[test]
+fn dev_rejects_unknown_services_and_bad_ports() {
+    let out = xtask(&["dev", "--port", "nosuch=1234"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown service `nosuch`"));
+    let out = xtask(&["dev", "--port", "webapp=http"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad port `http`"));
+    let out = xtask(&["dev", "--port", "report=1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("command-line tool"));
+}
+
+#[test]
+fn dev_with_missing_binaries_stops_before_starting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = xtask(&[
+        "dev",
+        "--bin-dir",
+        dir.path().to_str().unwrap(),
+        "--state-dir",
+        dir.path().join("state").to_str().unwrap(),
+    ]);
+    assert_user_error(&out, "adderservice is missing");
+    assert!(
+        !dir.path().join("state/postgres").exists(),
+        "nothing was started"
+    );
+}
