@@ -257,6 +257,7 @@ fn resource(
                         initial_events_bookmark: query
                             .get("sendInitialEvents")
                             .is_some_and(|v| v == "true"),
+                        table: wants_table(headers),
                     },
                 );
             }

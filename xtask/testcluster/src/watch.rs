@@ -22,6 +22,8 @@ pub struct WatchRequest {
     pub timeout: Option<Duration>,
     /// `sendInitialEvents=true`: end the initial state with a bookmark.
     pub initial_events_bookmark: bool,
+    /// `Accept: ...;as=Table`: each object as a one-row Table (`kubectl get -w`).
+    pub table: bool,
 }
 
 impl WatchRequest {
@@ -56,7 +58,35 @@ fn line(etype: &str, object: &Value) -> Vec<u8> {
     bytes
 }
 
+/// Encodes events for one watcher: as Tables when asked, with the column
+/// definitions in the first event only, as kube-apiserver sends them.
+struct Encoder {
+    kind: &'static ResourceKind,
+    table: bool,
+    columns_sent: bool,
+}
+
+impl Encoder {
+    fn encode(&mut self, etype: &str, object: &Value) -> Vec<u8> {
+        if !self.table || etype == "BOOKMARK" {
+            return line(etype, object);
+        }
+        let rv = object["metadata"]["resourceVersion"].as_str().unwrap_or("");
+        let mut t = crate::table::table(self.kind, std::slice::from_ref(object), rv);
+        if self.columns_sent {
+            t["columnDefinitions"] = json!([]);
+        }
+        self.columns_sent = true;
+        line(etype, &t)
+    }
+}
+
 pub fn serve(cluster: Arc<Cluster>, req: WatchRequest) -> Response {
+    let mut encoder = Encoder {
+        kind: req.kind,
+        table: req.table,
+        columns_sent: false,
+    };
     let (mut initial, live): (Vec<Vec<u8>>, broadcast::Receiver<Arc<WatchEvent>>) = {
         let store = cluster.store();
         match req.since {
@@ -65,7 +95,7 @@ pub fn serve(cluster: Arc<Cluster>, req: WatchRequest) -> Response {
                 let lines = replay
                     .iter()
                     .filter_map(|e| req.translate(e))
-                    .map(|(t, o)| line(t, &o))
+                    .map(|(t, o)| encoder.encode(t, &o))
                     .collect();
                 (lines, rx)
             }
@@ -74,13 +104,13 @@ pub fn serve(cluster: Arc<Cluster>, req: WatchRequest) -> Response {
                     .list(req.kind, req.namespace.as_deref())
                     .into_iter()
                     .filter(|o| req.matches(o))
-                    .map(|o| line("ADDED", o))
+                    .map(|o| encoder.encode("ADDED", o))
                     .collect();
                 if req.initial_events_bookmark {
                     let bookmark = json!({"kind": req.kind.kind, "apiVersion": req.kind.api_version(),
                         "metadata": {"resourceVersion": store.resource_version().to_string(),
                                      "annotations": {"k8s.io/initial-events-end": "true"}}});
-                    lines.push(line("BOOKMARK", &bookmark));
+                    lines.push(encoder.encode("BOOKMARK", &bookmark));
                 }
                 (lines, store.subscribe_live())
             }
@@ -105,7 +135,7 @@ pub fn serve(cluster: Arc<Cluster>, req: WatchRequest) -> Response {
                 event = live.recv() => match event {
                     Ok(e) => {
                         if let Some((t, o)) = req.translate(&e)
-                            && tx.send(line(t, &o)).await.is_err()
+                            && tx.send(encoder.encode(t, &o)).await.is_err()
                         {
                             return;
                         }
