@@ -57,3 +57,20 @@ fn dev_with_missing_binaries_stops_before_starting_anything() {
         "nothing was started"
     );
 }
+
+#[test]
+fn dev_refuses_a_port_that_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = xtask(&[
+        "dev",
+        "--bin-dir",
+        dir.path().to_str().unwrap(),
+        "--state-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--port",
+        &format!("webapp={port}"),
+    ]);
+    assert_user_error(&out, &format!("port {port} for webapp is in use"));
+}

@@ -130,6 +130,14 @@ impl System {
             );
         }
         let ports = service_ports(args)?;
+        for (name, port) in &ports {
+            // A taken port would only show as an endless restart loop later.
+            if std::net::TcpListener::bind(("127.0.0.1", *port)).is_err() {
+                bail!(
+                    "port {port} for {name} is in use; pass --port-offset N or --port {name}=PORT"
+                );
+            }
+        }
         let bin_dir = match &args.bin_dir {
             Some(dir) => dir.clone(),
             None => build_services(args.release)?,
