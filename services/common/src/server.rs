@@ -160,40 +160,37 @@ impl HttpMetrics {
     }
 
     fn record(&self, route: &str, status: u16, elapsed: Duration) {
-        // The read lock is uncontended in practice; the map only grows (bounded by routes × statuses).
-        let hit = {
+        // Hot path: a shared read lock (uncontended in practice) and two atomic adds.
+        {
             let cache = self.cache.read().expect("metrics cache");
-            cache
-                .iter()
-                .find(|((r, s), _)| *s == status && r == route)
-                .map(|(_, v)| v.clone())
-        };
-        let series = match hit {
-            Some(s) => s,
-            None => {
-                let code = status.to_string();
-                let labels = [("route", route), ("status", code.as_str())];
-                let series = RouteSeries {
-                    requests: self.metrics.counter(
-                        "http_requests_total",
-                        "HTTP requests answered, by route and status.",
-                        &labels,
-                    ),
-                    latency: self.metrics.histogram(
-                        "http_request_duration_seconds",
-                        "Time to produce the response head, by route and status.",
-                        &labels,
-                    ),
-                };
-                self.cache
-                    .write()
-                    .expect("metrics cache")
-                    .push(((route.to_string(), status), series.clone()));
-                series
+            if let Some((_, series)) = cache.iter().find(|((r, s), _)| *s == status && r == route) {
+                series.requests.inc();
+                series.latency.observe(elapsed);
+                return;
             }
+        }
+        // First request of this (route, status): register its series. The list only grows,
+        // bounded by routes × statuses.
+        let code = status.to_string();
+        let labels = [("route", route), ("status", code.as_str())];
+        let series = RouteSeries {
+            requests: self.metrics.counter(
+                "http_requests_total",
+                "HTTP requests answered, by route and status.",
+                &labels,
+            ),
+            latency: self.metrics.histogram(
+                "http_request_duration_seconds",
+                "Time to produce the response head, by route and status.",
+                &labels,
+            ),
         };
         series.requests.inc();
         series.latency.observe(elapsed);
+        let mut cache = self.cache.write().expect("metrics cache");
+        if !cache.iter().any(|((r, s), _)| *s == status && r == route) {
+            cache.push(((route.to_string(), status), series));
+        }
     }
 }
 
@@ -201,10 +198,7 @@ impl HttpMetrics {
 async fn observe(http: HttpMetrics, req: Request, next: Next) -> Response {
     let start = Instant::now();
     // Unknown paths share one label so a scanner cannot blow up the metric cardinality.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let too_large = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -222,7 +216,7 @@ async fn observe(http: HttpMetrics, req: Request, next: Next) -> Response {
     };
     let response = json_error_body(response).await;
     http.record(
-        route.as_deref().unwrap_or("unmatched"),
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         response.status().as_u16(),
         start.elapsed(),
     );
