@@ -20,7 +20,12 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about = "Build, version and deploy the micro system the GitOps way.")]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about = "Build, version and deploy the micro system the GitOps way."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

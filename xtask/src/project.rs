@@ -20,24 +20,50 @@ pub struct Service {
 
 /// Every service of the system, in start-up order (dependencies first).
 pub const SERVICES: &[Service] = &[
-    Service { name: "adderservice", port: 8080, kind: Kind::Http },
-    Service { name: "auditservice", port: 8081, kind: Kind::Http },
-    Service { name: "eventservice", port: 8082, kind: Kind::Worker },
-    Service { name: "webapp", port: 3000, kind: Kind::Http },
-    Service { name: "report", port: 0, kind: Kind::Cli },
+    Service {
+        name: "adderservice",
+        port: 8080,
+        kind: Kind::Http,
+    },
+    Service {
+        name: "auditservice",
+        port: 8081,
+        kind: Kind::Http,
+    },
+    Service {
+        name: "eventservice",
+        port: 8082,
+        kind: Kind::Worker,
+    },
+    Service {
+        name: "webapp",
+        port: 3000,
+        kind: Kind::Http,
+    },
+    Service {
+        name: "report",
+        port: 0,
+        kind: Kind::Cli,
+    },
 ];
 
 pub fn service(name: &str) -> anyhow::Result<&'static Service> {
     SERVICES.iter().find(|s| s.name == name).ok_or_else(|| {
         let valid: Vec<_> = SERVICES.iter().map(|s| s.name).collect();
-        anyhow::anyhow!("unknown service `{name}`; valid services: {}", valid.join(", "))
+        anyhow::anyhow!(
+            "unknown service `{name}`; valid services: {}",
+            valid.join(", ")
+        )
     })
 }
 
 /// The workspace root (the folder holding the top-level Cargo.toml).
 pub fn root() -> PathBuf {
     // xtask/ sits directly under the root.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_path_buf()
 }
 
 /// `target/xtask/`: where the task runner keeps its state (never committed).

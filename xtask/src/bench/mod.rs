@@ -2,8 +2,8 @@
 use std::process::ExitCode;
 
 mod build;
-mod sync;
 mod services;
+mod sync;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {

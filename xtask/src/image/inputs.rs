@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Bump when the way images are assembled changes: every content tag changes.
-const FORMAT_VERSION: &str = "micro-image-v1";
+const FORMAT_VERSION: &str = "micro-image-v2";
 
 /// Host libraries that end up in images (their identity, not their bytes, is hashed).
 const HOST_LIBRARY_DIRS: &[&str] = &["/lib/x86_64-linux-gnu", "/lib64"];
@@ -112,9 +112,16 @@ impl Workspace {
             };
             packages.insert(name, (pkg, dep_dirs));
         }
+        let root = PathBuf::from(
+            meta["workspace_root"]
+                .as_str()
+                .context("no workspace_root")?,
+        );
+        let repository = workspace_repository(&root);
         let packages = packages
             .into_iter()
             .map(|(name, (mut pkg, dep_dirs))| {
+                pkg.repository = pkg.repository.or_else(|| repository.clone());
                 pkg.path_deps = dep_dirs
                     .iter()
                     .filter_map(|d| by_dir.get(Path::new(d)).cloned())
@@ -122,11 +129,6 @@ impl Workspace {
                 (name, pkg)
             })
             .collect();
-        let root = PathBuf::from(
-            meta["workspace_root"]
-                .as_str()
-                .context("no workspace_root")?,
-        );
         Ok(Workspace {
             root,
             target_dir,
@@ -151,6 +153,28 @@ impl Workspace {
         }
         Ok(seen)
     }
+}
+
+/// `[workspace.package] repository` of the root Cargo.toml (cargo metadata
+/// only shows it for packages that inherit it).
+fn workspace_repository(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join("Cargo.toml")).ok()?;
+    let mut in_section = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_section = line == "[workspace.package]";
+        } else if in_section && let Some(value) = line.strip_prefix("repository") {
+            return Some(
+                value
+                    .trim_start()
+                    .strip_prefix('=')?
+                    .trim()
+                    .trim_matches('"')
+                    .to_string(),
+            );
+        }
+    }
+    None
 }
 
 /// Inputs shared by every service, hashed once per run.

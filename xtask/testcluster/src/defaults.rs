@@ -167,6 +167,9 @@ fn service(obj: &mut Value, old: Option<&Value>, store: &mut Store) {
     or_insert(spec, "ipFamilyPolicy", json!("SingleStack"));
     or_insert(spec, "internalTrafficPolicy", json!("Cluster"));
     let wants_node_port = svc_type == "NodePort" || svc_type == "LoadBalancer";
+    if !wants_node_port {
+        drop_type_dependent_fields(spec, old_spec);
+    }
     if wants_node_port {
         or_insert(spec, "externalTrafficPolicy", json!("Cluster"));
     }
@@ -190,6 +193,39 @@ fn service(obj: &mut Value, old: Option<&Value>, store: &mut Store) {
         }
     }
     or_insert(obj, "status", json!({"loadBalancer": {}}));
+}
+
+/// A Service that stops being NodePort/LoadBalancer loses the values that type
+/// implied, unless the request set them anew (kube-apiserver's dropTypeDependentFields).
+fn drop_type_dependent_fields(spec: &mut Value, old_spec: Option<&Value>) {
+    let Some(old) = old_spec else { return };
+    if !matches!(old["type"].as_str(), Some("NodePort" | "LoadBalancer")) {
+        return;
+    }
+    for field in [
+        "externalTrafficPolicy",
+        "allocateLoadBalancerNodePorts",
+        "healthCheckNodePort",
+    ] {
+        if spec.get(field).is_some() && spec[field] == old[field] {
+            spec.as_object_mut()
+                .expect("spec is an object")
+                .remove(field);
+        }
+    }
+    let old_ports: Vec<Value> = old["ports"].as_array().cloned().unwrap_or_default();
+    for port in each(spec, "ports") {
+        let same = old_ports.iter().any(|o| {
+            o["port"] == port["port"]
+                && o.get("nodePort").is_some()
+                && o["nodePort"] == port["nodePort"]
+        });
+        if same {
+            port.as_object_mut()
+                .expect("port is an object")
+                .remove("nodePort");
+        }
+    }
 }
 
 fn namespace(obj: &mut Value) {

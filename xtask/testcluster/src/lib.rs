@@ -54,24 +54,29 @@
 //!
 //! # Known differences from kube-apiserver
 //!
-//! - No authentication, authorization, admission webhooks, TLS or protobuf; HTTP/JSON only.
-//! - Legacy discovery only (no aggregated discovery); the OpenAPI documents carry
-//!   operations and parameters but no schemas.
+//! - No authentication, authorization, admission webhooks or TLS; HTTP/JSON only.
+//!   Protobuf request bodies get 415 (so `kubectl create deployment|namespace|secret ...`,
+//!   whose typed clients send protobuf, fail; `kubectl create -f` / `apply` work).
+//! - Legacy discovery only (no aggregated discovery); the OpenAPI v3 documents carry
+//!   operations and parameters but no schemas (no `/openapi/v2`, `kubectl explain` fails).
 //! - Validation: field names and types are checked against the k8s-openapi types
-//!   (unknown fields rejected under `fieldValidation=Strict`, dropped otherwise);
-//!   semantic validation (selectors matching labels, immutable fields, name
-//!   syntax) is mostly absent.
-//! - Server-side apply knows list semantics from a built-in table (containers,
-//!   env, ports, volumes, volumeMounts, conditions... keyed; every other list
-//!   atomic) rather than from the OpenAPI schema; set-lists (`v:`) are treated atomic.
-//! - No garbage collector: deleting a Deployment leaves nothing behind because no
-//!   ReplicaSets or Pods are created; only a Namespace deletes its contents
-//!   (immediately, without a `Terminating` phase lasting).
-//! - Controllers are simulated: no ReplicaSets, Pods or Endpoints are created.
-//! - Watch history is never compacted (no 410 Gone); bookmarks are not sent.
-//! - List items carry `apiVersion`/`kind`; `limit`/`continue` paging is ignored
-//!   (the whole list is returned, without a `continue` token).
-//! - Deletion is immediate: no graceful deletion, finalizers are not honoured.
+//!   (unknown fields: 400 under `fieldValidation=Strict`, dropped otherwise); semantic
+//!   validation (selectors matching labels, immutable fields, name syntax) is absent,
+//!   and duplicate fields are only caught in YAML (apply) bodies.
+//! - Server-side apply knows list semantics from a built-in table (containers, env,
+//!   ports, volumes, volumeMounts, conditions... keyed; every other list atomic)
+//!   rather than from the schema; set-lists (`v:` elements) are treated as atomic.
+//!   Apply is served on the main resource only (not on `status`).
+//! - Controllers are simulated: no ReplicaSets, Pods, Endpoints or Events exist, and
+//!   there is no garbage collector; only a Namespace deletes its contents (at once:
+//!   the `Terminating` phase does not last). Deletion ignores finalizers and grace periods.
+//! - Watch history is never compacted (no 410 Gone); bookmarks are sent only to end
+//!   `sendInitialEvents`. List items carry `apiVersion`/`kind`; `limit`/`continue`
+//!   paging is ignored (the whole list comes back).
+//! - Deleting most kinds answers a `Status` (kube-apiserver answers some with the
+//!   object); a Namespace delete answers the object in phase `Terminating`.
+//! - Pod templates keep no `metadata.creationTimestamp: null`; Service type changes
+//!   keep allocated NodePorts.
 
 mod apply;
 mod audit;
@@ -215,7 +220,11 @@ impl TestCluster {
 
     /// Serves until the process is stopped (Ctrl-C / SIGTERM).
     pub async fn serve_until_signal(self) -> anyhow::Result<()> {
-        tokio::signal::ctrl_c().await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
         self.shutdown().await;
         Ok(())
     }
