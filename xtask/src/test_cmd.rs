@@ -82,6 +82,7 @@ fn run_in(
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let bin_dir = build_services(&cargo, &cargo_args);
 
+    // A supervised child (its own process group, stopped with the runner), so std::process.
     let mut cmd = Command::new(&cargo);
     cmd.arg("test").current_dir(project::root());
     let selects_packages = cargo_args

@@ -1,51 +1,23 @@
 //! One `cargo build --release` for every service that needs a new image.
 
-use anyhow::{Result, bail};
-use std::io::{BufRead, BufReader, Write};
+use anyhow::{Result, anyhow};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use xshell::{Shell, cmd};
 
-/// Builds the packages; cargo's own messages go to stderr as they come, and
-/// the first compiler error becomes part of the one-line error.
-pub fn release_build(root: &Path, packages: &[&str], quiet: bool) -> Result<()> {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(root).args(["build", "--release"]);
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
+/// Builds the packages. cargo's own messages (progress, and the compiler's
+/// errors in full) go straight to our stderr as they come; on failure the
+/// one-line error names the command and points at them.
+pub fn release_build(root: &Path, packages: &[&str]) -> Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(root);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let package_args = packages.iter().flat_map(|p| ["-p", p]);
     let shown = format!("cargo build --release -p {}", packages.join(" -p "));
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("running `{shown}`: {e}"))?;
-    let mut first_error: Option<String> = None;
-    let mut log = Vec::new();
-    if let Some(stderr) = child.stderr.take() {
-        for line in BufReader::new(stderr).lines() {
-            let line = line?;
-            if first_error.is_none() && line.starts_with("error") {
-                first_error = Some(line.clone());
-            }
-            if quiet {
-                log.push(line);
-            } else {
-                let _ = writeln!(std::io::stderr(), "{line}");
-            }
-        }
-    }
-    let status = child.wait()?;
-    if !status.success() {
-        if quiet {
-            // Still show cargo's output: it is the only useful part of a compile error.
-            for line in &log {
-                eprintln!("{line}");
-            }
-        }
-        bail!(
-            "`{shown}` failed ({status}): {}",
-            first_error.unwrap_or_else(|| "see cargo's messages above".into())
-        );
-    }
-    Ok(())
+    // stdout stays clean for `--output json`; stderr is inherited, so cargo's
+    // error reaches the user as cargo printed it.
+    cmd!(sh, "{cargo} build --release {package_args...}")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .map_err(|e| anyhow!("`{shown}` failed (cargo's messages are above): {e}"))
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use xshell::cmd;
 
 /// Bump when the way images are assembled changes: every content tag changes.
 const FORMAT_VERSION: &str = "micro-image-v2";
@@ -50,19 +51,16 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn load(root: &Path) -> Result<Workspace> {
-        let out =
-            std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-                .args([
-                    "metadata",
-                    "--no-deps",
-                    "--format-version",
-                    "1",
-                    "--offline",
-                    "--manifest-path",
-                ])
-                .arg(root.join("Cargo.toml"))
-                .output()
-                .context("running cargo metadata")?;
+        let sh = xshell::Shell::new()?;
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest = root.join("Cargo.toml");
+        let out = cmd!(
+            sh,
+            "{cargo} metadata --no-deps --format-version 1 --offline --manifest-path {manifest}"
+        )
+        .ignore_status()
+        .output()
+        .context("running cargo metadata")?;
         if !out.status.success() {
             bail!(
                 "cargo metadata failed: {}",
@@ -195,11 +193,12 @@ impl SharedInputs {
             };
             field(&mut h, file, &data);
         }
-        let rustc =
-            std::process::Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
-                .arg("-vV")
-                .output()
-                .context("running rustc -vV")?;
+        let sh = xshell::Shell::new()?;
+        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        let rustc = cmd!(sh, "{rustc} -vV")
+            .ignore_status()
+            .output()
+            .context("running rustc -vV")?;
         field(&mut h, "rustc", &rustc.stdout);
         for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"] {
             field(

@@ -177,7 +177,7 @@ async fn build_async(
         for name in &to_build {
             output::progress(name, "compiling");
         }
-        compile::release_build(&ws.root, &to_build, false)?;
+        compile::release_build(&ws.root, &to_build)?;
     }
 
     // 3. Package and load each new image.

@@ -20,8 +20,9 @@ pub fn binary_path(bin: &str) -> String {
 /// Paths (as the loader will look them up) of the loader and every shared
 /// library `binary` needs, in ldd's order.
 pub fn shared_libraries(binary: &Path) -> Result<Vec<String>> {
-    let out = std::process::Command::new("ldd")
-        .arg(binary)
+    let sh = xshell::Shell::new()?;
+    let out = xshell::cmd!(sh, "ldd {binary}")
+        .ignore_status()
         .output()
         .with_context(|| format!("running ldd on {}", binary.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);

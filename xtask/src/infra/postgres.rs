@@ -298,6 +298,8 @@ fn init_cluster(bin: &Path, data_dir: &Path, owner: Option<&User>, log: &Path) -
     if let Some(user) = owner {
         chown(data_dir, user)?;
     }
+    // A one-shot, but on std::process rather than xshell: as root it must run as
+    // the `postgres` user (uid/gid), which xshell's `Cmd` cannot set.
     let mut cmd = Command::new(bin.join("initdb"));
     cmd.arg("-D").arg(data_dir).args([
         "-U",

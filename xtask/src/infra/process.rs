@@ -15,6 +15,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+use xshell::cmd;
 
 /// Where a child's stdout and stderr go.
 #[derive(Debug, Clone)]
@@ -41,6 +42,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Start `cmd` in a new process group. `stop_signal` is what asks it to stop
 /// (SIGTERM for most programs, SIGINT for postgres' "fast" shutdown).
+/// Supervised children stay on `std::process`: xshell only runs a command to completion.
 pub fn spawn(name: &str, mut cmd: Command, output: Output, stop_signal: i32) -> Result<Guard> {
     cmd.stdin(Stdio::null()).process_group(0);
     // SAFETY: prctl is async-signal-safe; it runs in the forked child before exec.
@@ -313,20 +315,18 @@ pub fn ensure_installed(
         );
     }
     eprintln!("`{program}` is missing: installing it with `apt-get install -y {package}`");
+    let sh = xshell::Shell::new()?;
+    sh.set_var("DEBIAN_FRONTEND", "noninteractive");
+    // apt-get's own progress stays on the terminal; `quiet` only drops xshell's echo.
     let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", package])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
+        cmd!(sh, "apt-get install -y -q {package}")
+            .quiet()
+            .run()
+            .is_ok()
     };
     if !install() {
         // A fresh machine may have no package lists yet.
-        let _ = Command::new("apt-get")
-            .args(["update", "-q"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status();
+        let _ = cmd!(sh, "apt-get update -q").quiet().run();
         if !install() {
             bail!("`apt-get install -y {package}` failed; install it by hand");
         }
