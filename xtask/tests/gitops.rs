@@ -532,3 +532,92 @@ fn watch_with_fetch_deploys_what_the_upstream_branch_gains() {
         "watch did not stop cleanly: {status:?}\n{err}"
     );
 }
+
+#[test]
+fn watch_retries_a_failed_sync_at_every_interval_without_a_new_commit() {
+    let mut files = system("v1");
+    for (name, text) in files.iter_mut() {
+        if name == "deployment-webapp.yaml" {
+            *text = deployment("webapp", "localhost:5000/webapp:broken", 3000);
+        }
+    }
+    let f = Fixture::new(&files);
+    let mut child = f
+        .xtask_command(&[
+            "sync",
+            "--env",
+            ENV,
+            "--watch",
+            "--interval",
+            "1s",
+            "--timeout",
+            "30s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    // Deadlines only keep a loaded machine from failing the test.
+    let mut wait_for_line = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(what);
+                    seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no stderr line with `{what}`:\n{}", seen.join("\n"));
+    };
+    // The first sync applies everything, then the webapp rollout fails.
+    wait_for_line("ProgressDeadlineExceeded");
+
+    // The live state changes behind the watch's back; no commit follows.
+    f.kubectl_ok(&["delete", "deployment", "webapp", "-n", "micro"]);
+    let creates_of_webapp = |f: &Fixture| {
+        f.stored_writes()
+            .iter()
+            .filter(|e| {
+                e.resource == "deployments"
+                    && e.name.as_deref() == Some("webapp")
+                    && e.field_manager.as_deref() == Some("xtask")
+                    && e.code == 201
+            })
+            .count()
+    };
+    // Only a retry of the same commit can bring it back.
+    wait_for_line("retrying the failed sync of");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while creates_of_webapp(&f) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(creates_of_webapp(&f), 2, "webapp was not re-created");
+    f.kubectl_ok(&["get", "deployment", "webapp", "-n", "micro"]);
+
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "watch did not stop cleanly: {status:?}");
+}

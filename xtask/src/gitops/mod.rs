@@ -50,6 +50,7 @@ pub struct Target {
     /// Read manifests and env.yaml from this git repository (tests, benches).
     #[arg(long, hide = true)]
     pub repo: Option<PathBuf>,
+    /// Output format: `text` for people, `json` for machines.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
@@ -86,7 +87,8 @@ pub struct SyncArgs {
     /// How long to wait for rollouts (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = watch::parse_interval)]
     pub timeout: Duration,
-    /// Keep running; sync whenever HEAD (or the fetched upstream) moves.
+    /// Keep running; sync whenever HEAD (or the fetched upstream) moves, and retry
+    /// a failed sync at every interval.
     #[arg(long, conflicts_with = "rev")]
     pub watch: bool,
     /// With --watch: how often to look for a new commit.
@@ -271,7 +273,8 @@ async fn watch_loop(
     output: Output,
 ) -> Result<ExitCode> {
     let mut stop = watch::StopSignal::register()?;
-    let mut last: Option<String> = None;
+    // The commit synced last, and whether that sync (apply and rollout) succeeded.
+    let mut last: Option<(String, bool)> = None;
     eprintln!(
         "watching {} every {:.0?} (SIGTERM or Ctrl-C stops)",
         session.repo.display(),
@@ -279,34 +282,48 @@ async fn watch_loop(
     );
     loop {
         match watch::target_commit(&session.repo, fetch) {
-            Ok(commit) if last.as_ref() != Some(&commit) => {
-                let started = Instant::now();
-                let result = async {
-                    let desired = session.desired(Some(&commit))?;
-                    let outcome = session.sync(&desired, options).await?;
-                    print_sync(
-                        session,
-                        &desired,
-                        &outcome,
-                        options,
-                        started.elapsed(),
-                        output,
-                    )?;
-                    anyhow::Ok(outcome.rollout_error)
-                }
-                .await;
-                match result {
-                    Ok(rollout_error) => {
-                        if let Some(message) = rollout_error {
-                            eprintln!("error: {message}");
-                        }
-                        last = Some(commit);
+            Ok(commit) => {
+                let due = match &last {
+                    Some((synced, true)) if *synced == commit => false,
+                    Some((synced, false)) if *synced == commit => {
+                        // Like a reconcile interval: a failed sync is tried again
+                        // every interval until it succeeds or a new commit arrives.
+                        eprintln!("retrying the failed sync of {}", report::short(&commit));
+                        true
                     }
-                    // Retried at the next interval.
-                    Err(e) => eprintln!("error: {}", crate::project::one_line(&e)),
+                    _ => true,
+                };
+                if due {
+                    let started = Instant::now();
+                    let result = async {
+                        let desired = session.desired(Some(&commit))?;
+                        let outcome = session.sync(&desired, options).await?;
+                        print_sync(
+                            session,
+                            &desired,
+                            &outcome,
+                            options,
+                            started.elapsed(),
+                            output,
+                        )?;
+                        anyhow::Ok(outcome.rollout_error)
+                    }
+                    .await;
+                    let succeeded = match result {
+                        Ok(None) => true,
+                        Ok(Some(message)) => {
+                            eprintln!("error: {message}");
+                            false
+                        }
+                        Err(e) => {
+                            eprintln!("error: {}", crate::project::one_line(&e));
+                            false
+                        }
+                    };
+                    last = Some((commit, succeeded));
                 }
             }
-            Ok(_) => {}
+            // A failed fetch (or an unreadable HEAD): tried again at the next interval.
             Err(e) => eprintln!("error: {}", crate::project::one_line(&e)),
         }
         tokio::select! {

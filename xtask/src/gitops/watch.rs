@@ -1,7 +1,8 @@
 //! `sync --watch`: a GitOps pull loop (the chapter's "Poll SCM" trigger).
 //! Every interval, look at HEAD (or, with `--fetch`, fetch the upstream of
-//! the current branch); when it moved, sync that commit. Stops cleanly on
-//! SIGTERM or Ctrl-C, never in the middle of a sync.
+//! the current branch with the git CLI); when it moved, sync that commit, and
+//! while the last sync of the current commit failed, sync it again. Stops
+//! cleanly on SIGTERM or Ctrl-C, never in the middle of a sync.
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::Path;
@@ -60,13 +61,48 @@ pub fn target_commit(repo_root: &Path, fetch: bool) -> Result<String> {
         .as_str()
         .map_err(|_| anyhow!("remote name is not UTF-8"))?
         .to_string();
-    let mut remote = repo.find_remote(&remote_name)?;
-    let branch = branch_ref.trim_start_matches("refs/heads/");
-    remote
-        .fetch(&[branch], None, None)
-        .with_context(|| format!("fetching {branch} from {remote_name}"))?;
+    let merge = repo.branch_upstream_merge(&branch_ref)?;
+    let merge = merge
+        .as_str()
+        .map_err(|_| anyhow!("upstream branch name is not UTF-8"))?
+        .to_string();
+    git_fetch(repo_root, &remote_name, &merge)?;
     let commit = repo.revparse_single(&upstream)?.peel_to_commit()?;
     Ok(commit.id().to_string())
+}
+
+/// `git fetch <remote> <branch>` with the git CLI, in the repository: unlike
+/// git2 as built here (no HTTPS or SSH), it has the user's transports, SSH
+/// agent and credential helpers. It updates the remote-tracking branch.
+fn git_fetch(repo_root: &Path, remote: &str, branch: &str) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(repo_root);
+    // Unattended: a credential prompt would stall the watch; fail instead.
+    let out = xshell::cmd!(sh, "git fetch --quiet {remote} {branch}")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("fetching from remote `{remote}`: running git"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let reason = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        bail!(
+            "`git fetch {remote} {branch}` failed ({}): {}",
+            out.status,
+            if reason.is_empty() {
+                "no message"
+            } else {
+                &reason
+            }
+        );
+    }
+    Ok(())
 }
 
 /// SIGTERM and Ctrl-C, registered once up front so that a signal arriving
