@@ -93,7 +93,7 @@ fn git_fetch(repo_root: &Path, remote: &str, branch: &str) -> Result<()> {
             .collect::<Vec<_>>()
             .join("; ");
         bail!(
-            "`git fetch {remote} {branch}` failed ({}): {}",
+            "fetching from remote `{remote}` failed (`git fetch {remote} {branch}`, {}): {}",
             out.status,
             if reason.is_empty() {
                 "no message"
