@@ -139,8 +139,13 @@ impl System {
             }
         }
         let bin_dir = match &args.bin_dir {
-            Some(dir) => dir.clone(),
-            None => build_services(args.release)?,
+            // Absolute, so dev.json means the same folder from any working directory.
+            Some(dir) => std::fs::canonicalize(dir)
+                .with_context(|| format!("--bin-dir {}", dir.display()))?,
+            None => {
+                let built = build_services(args.release)?;
+                std::fs::canonicalize(&built).unwrap_or(built)
+            }
         };
         for service in SERVICES {
             let bin = bin_dir.join(service.name);

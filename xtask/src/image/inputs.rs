@@ -4,7 +4,9 @@
 //! Inputs: the service crate and every workspace crate it depends on (path
 //! dependencies, from `cargo metadata --no-deps`), Cargo.lock, the root
 //! Cargo.toml (profile), .cargo/config.toml, `rustc -vV`, RUSTFLAGS, the host
-//! libraries copied into the image, the image port/user, and FORMAT_VERSION.
+//! libraries copied into the image, the service name and port, and
+//! FORMAT_VERSION. The image user (`rootfs::NONROOT`) is not hashed: changing
+//! it, like any change to how images are packed, needs a FORMAT_VERSION bump.
 //! The commit is deliberately NOT an input: a commit that does not touch a
 //! service reuses its image.
 
