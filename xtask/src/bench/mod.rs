@@ -2,6 +2,7 @@
 use std::process::ExitCode;
 
 mod build;
+mod load;
 mod services;
 mod sync;
 

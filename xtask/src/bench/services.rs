@@ -2,30 +2,28 @@
 //! services, measured on this machine against a private `dev` system built in
 //! release mode.
 //!
-//! A small load generator (hyper, keep-alive HTTP/1.1 connections, each
-//! sending its next request when the previous answer is read) runs against
-//! adderservice `GET /add/2/3` and webapp `POST /add/calculate`; each service's
-//! resident memory (VmRSS) is read idle and, at its peak, under load.
+//! A lean load generator ([`super::load`]: one thread, keep-alive HTTP/1.1
+//! connections, each sending its next request when the previous answer is
+//! read) runs against adderservice `GET /add/2/3` and webapp
+//! `POST /add/calculate`; each service's resident memory (VmRSS) is read idle
+//! and, at its peak, under load.
 //!
 //! Options come from the environment (the `bench` command line is shared):
 //! `MICRO_BENCH_SECONDS` (default 10), `MICRO_BENCH_CONNECTIONS` (default 50),
 //! `MICRO_BENCH_BIN_DIR` (use these binaries instead of a release build).
 
+use super::load;
 use crate::dev::{self, DevArgs, System};
 use crate::infra::process;
 use crate::project::{self, Kind, SERVICES};
 use anyhow::{Context, Result, bail};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct ServicesBenchOptions {
     pub duration: Duration,
@@ -59,7 +57,7 @@ impl ServicesBenchOptions {
 /// One kind of request the generator repeats.
 struct Scenario {
     service: &'static str,
-    method: Method,
+    method: &'static str,
     path: &'static str,
     form_body: Option<&'static str>,
 }
@@ -103,20 +101,17 @@ pub fn run(opts: ServicesBenchOptions) -> Result<ExitCode> {
     let scenarios = [
         Scenario {
             service: "adderservice",
-            method: Method::GET,
+            method: "GET",
             path: "/add/2/3",
             form_body: None,
         },
         Scenario {
             service: "webapp",
-            method: Method::POST,
+            method: "POST",
             path: "/add/calculate",
             form_body: Some("first=2&second=3"),
         },
     ];
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let mut results = Vec::new();
     for scenario in &scenarios {
         if stop.load(Ordering::SeqCst) {
@@ -131,7 +126,7 @@ pub fn run(opts: ServicesBenchOptions) -> Result<ExitCode> {
             opts.connections,
             opts.duration.as_secs()
         );
-        let result = measure(&runtime, &system, addr, scenario, &opts)?;
+        let result = measure(&system, addr, scenario, &opts)?;
         results.push((scenario, result));
     }
     print_table(&results, &idle);
@@ -142,18 +137,18 @@ pub fn run(opts: ServicesBenchOptions) -> Result<ExitCode> {
 /// Warm up for a second, then load for the configured duration while sampling
 /// every service's memory.
 fn measure(
-    runtime: &tokio::runtime::Runtime,
     system: &System,
     addr: SocketAddr,
     scenario: &Scenario,
     opts: &ServicesBenchOptions,
 ) -> Result<LoadResult> {
-    runtime.block_on(load(
+    let request = load::request_bytes(addr, scenario.path, scenario.form_body);
+    load::run(
         addr,
-        scenario,
+        request.clone(),
         opts.connections,
         Duration::from_secs(1),
-    ))?;
+    )?;
     let sampling = Arc::new(AtomicBool::new(true));
     let pids = system.pids();
     let sampler = {
@@ -171,12 +166,14 @@ fn measure(
             peak
         })
     };
-    let started = Instant::now();
-    let latencies = runtime.block_on(load(addr, scenario, opts.connections, opts.duration));
-    let elapsed = started.elapsed();
+    let outcome = load::run(addr, request, opts.connections, opts.duration);
     sampling.store(false, Ordering::SeqCst);
     let peak_rss_kb = sampler.join().expect("the memory sampler does not panic");
-    let (mut latencies, failures) = latencies?;
+    let load::Outcome {
+        mut latencies,
+        failures,
+        elapsed,
+    } = outcome?;
     if latencies.is_empty() {
         bail!(
             "no request to {} {} succeeded",
@@ -184,6 +181,7 @@ fn measure(
             scenario.path
         );
     }
+    // Exact percentiles: sort every latency.
     latencies.sort_unstable();
     let percentile = |p: f64| {
         let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
@@ -197,75 +195,6 @@ fn measure(
         p99: percentile(0.99),
         peak_rss_kb,
     })
-}
-
-/// `connections` keep-alive connections, each looping request -> full answer
-/// until `duration` is over. Returns the latency (ns) of every successful
-/// request and the number of failed ones.
-async fn load(
-    addr: SocketAddr,
-    scenario: &Scenario,
-    connections: usize,
-    duration: Duration,
-) -> Result<(Vec<u64>, u64)> {
-    let deadline = Instant::now() + duration;
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (method, path, body) = (scenario.method.clone(), scenario.path, scenario.form_body);
-        tasks.push(tokio::spawn(async move {
-            one_connection(addr, method, path, body, deadline).await
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    for task in tasks {
-        let (mut lat, failed) = task.await.context("a load connection panicked")??;
-        latencies.append(&mut lat);
-        failures += failed;
-    }
-    Ok((latencies, failures))
-}
-
-async fn one_connection(
-    addr: SocketAddr,
-    method: Method,
-    path: &'static str,
-    body: Option<&'static str>,
-    deadline: Instant,
-) -> Result<(Vec<u64>, u64)> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_nodelay(true)?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let mut latencies = Vec::with_capacity(16 * 1024);
-    let mut failures = 0;
-    while Instant::now() < deadline {
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header("host", addr.to_string());
-        if body.is_some() {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
-        }
-        let request = request.body(Full::new(Bytes::from_static(body.unwrap_or("").as_bytes())))?;
-        let started = Instant::now();
-        sender
-            .ready()
-            .await
-            .context("the server closed the connection")?;
-        let response = sender.send_request(request).await?;
-        let ok = response.status().is_success();
-        response.into_body().collect().await?;
-        if ok {
-            latencies.push(started.elapsed().as_nanos() as u64);
-        } else {
-            failures += 1;
-        }
-    }
-    Ok((latencies, failures))
 }
 
 fn rss_of(system: &System) -> BTreeMap<String, u64> {
