@@ -206,3 +206,50 @@ async fn metrics_count_requests_by_route_and_status() {
         "{text}"
     );
 }
+
+/// Appends sent together are stored together (one INSERT per batch): each caller
+/// still gets its own row, duplicates included, and every row is listed.
+#[tokio::test]
+async fn concurrent_appends_each_get_their_own_row() {
+    let s = start().await;
+    let calls = (0..40i64).map(|i| {
+        // Every fourth append repeats "1+1": identical rows must still be distinct ids.
+        let (calc, result) = if i % 4 == 0 {
+            ("1+1".to_string(), 2)
+        } else {
+            (format!("{i}+1"), i + 1)
+        };
+        let s = &s;
+        async move {
+            let (status, row) = s
+                .post_json(&json!({"calc": calc, "calcResult": result}))
+                .await;
+            assert_eq!(status, 201, "{row}");
+            assert_eq!(
+                (
+                    row["calc"].as_str().unwrap(),
+                    row["result"].as_i64().unwrap()
+                ),
+                (calc.as_str(), result)
+            );
+            row["id"].as_i64().unwrap()
+        }
+    });
+    let mut ids = futures::future::join_all(calls).await;
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "every append got a row of its own");
+    let (_, body) = s.get("/list?limit=100").await;
+    assert_eq!(body["list"].as_array().unwrap().len(), 40);
+}
+
+#[tokio::test]
+async fn a_nul_character_in_calc_is_422_and_stores_nothing() {
+    let s = start().await;
+    let (status, body) = s
+        .post_json(&json!({"calc": "1\u{0}+1", "calcResult": 2}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(error_of(&body).contains("NUL"), "{body}");
+    assert_eq!(s.get("/list").await, (200, json!({"list": []})));
+}
