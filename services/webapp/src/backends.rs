@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use micro_common::discovery::Discovery;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const ADDER: &str = "adderservice";
@@ -50,6 +50,14 @@ pub struct AuditEntry {
 #[derive(Deserialize)]
 struct AuditList {
     list: Vec<AuditEntry>,
+}
+
+/// auditservice's `POST /append` body, serialized straight from borrowed fields.
+#[derive(Serialize)]
+struct AppendBody<'a> {
+    calc: &'a str,
+    #[serde(rename = "calcResult")]
+    calc_result: i64,
 }
 
 #[derive(Deserialize)]
@@ -119,7 +127,10 @@ impl Backends {
         let resp = self
             .http
             .post(url)
-            .json(&serde_json::json!({ "calc": calc, "calcResult": result }))
+            .json(&AppendBody {
+                calc,
+                calc_result: result,
+            })
             .send()
             .await
             .map_err(|e| self.unreachable(AUDIT, e))?;

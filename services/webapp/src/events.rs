@@ -63,9 +63,23 @@ impl PageEvents {
 /// The queue message for one page view. The random id lets eventservice
 /// ignore a redelivered copy.
 pub fn page_event(path: &str) -> String {
-    let id: u128 = rand::random();
-    serde_json::json!({ "action": "record", "type": "page", "url": path, "id": format!("{id:032x}") })
-        .to_string()
+    #[derive(serde::Serialize)]
+    struct PageEvent<'a> {
+        action: &'static str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        url: &'a str,
+        id: &'a str,
+    }
+    let id = format!("{:032x}", rand::random::<u128>());
+    // Serialized straight from borrowed fields (no intermediate JSON value).
+    serde_json::to_string(&PageEvent {
+        action: "record",
+        kind: "page",
+        url: path,
+        id: &id,
+    })
+    .expect("a struct of strings always serializes")
 }
 
 /// The shared Redis connection; right after start-up it may still be
