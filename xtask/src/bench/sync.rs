@@ -6,6 +6,10 @@
 //! Scenarios: the system's committed minikube manifests, and a synthetic
 //! environment of 500 Deployments with their Services. sync runs with
 //! `--no-wait` (kubectl apply does not wait for rollouts either).
+//!
+//! The server runs inside the bench process and sync is the bench's own
+//! binary, so a debug `cargo xtask bench sync` builds xtask in release mode
+//! and hands over to that binary; the table says which build it measured.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -27,7 +31,23 @@ struct Scenario {
     files: Vec<(String, String)>,
 }
 
+/// Measured code: optimized unless `MICRO_BENCH_SYNC_PROFILE=debug`.
+const PROFILE_VAR: &str = "MICRO_BENCH_SYNC_PROFILE";
+
+fn profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
 pub fn run() -> Result<ExitCode> {
+    // The test server runs in this process and sync is this binary: both
+    // must be optimized code for the figures to mean anything.
+    if cfg!(debug_assertions) && std::env::var(PROFILE_VAR).as_deref() != Ok("debug") {
+        return run_release();
+    }
     let mut scenarios = Vec::new();
     match system_scenario() {
         Ok(system) => scenarios.push(system),
@@ -82,9 +102,40 @@ pub fn run() -> Result<ExitCode> {
         println!("{}", cells.join("  ").trim_end());
     }
     println!(
-        "(ratio = xtask wall time / kubectl wall time; sync with --no-wait; fresh server per tool)"
+        "(ratio = xtask wall time / kubectl wall time; sync with --no-wait; fresh server per tool; \
+         xtask and the server built {})",
+        profile()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Build xtask in release mode and run this bench with that binary.
+fn run_release() -> Result<ExitCode> {
+    eprintln!(
+        "bench sync: building xtask (release) to measure optimized code ({PROFILE_VAR}=debug measures this build)"
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "-p", "xtask"])
+        .current_dir(crate::project::root())
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building xtask (release) failed ({status})");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::project::root().join("target"));
+    let exe = target.join("release").join("xtask");
+    let status = Command::new(&exe)
+        .args(["bench", "sync"])
+        .status()
+        .with_context(|| format!("running {}", exe.display()))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
 }
 
 #[derive(Clone, Copy, PartialEq)]
