@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,11 +34,41 @@ enum Route {
 }
 
 fn json_response(code: u16, body: &Value) -> Response {
+    bytes_response(code, serde_json::to_vec(body).unwrap_or_default())
+}
+
+fn bytes_response(code: u16, body: Vec<u8>) -> Response {
     Response::builder()
         .status(code)
         .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).unwrap_or_default()))
+        .body(Body::from(body))
         .expect("a valid response")
+}
+
+/// A `<Kind>List` body, fields in kube-apiserver's order.
+fn list_body(kind: &ResourceKind, rv: &str, items: &[&Value]) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ListMeta<'a> {
+        resource_version: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct List<'a> {
+        kind: String,
+        api_version: String,
+        metadata: ListMeta<'a>,
+        items: &'a [&'a Value],
+    }
+    serde_json::to_vec(&List {
+        kind: format!("{}List", kind.kind),
+        api_version: kind.api_version(),
+        metadata: ListMeta {
+            resource_version: rv,
+        },
+        items,
+    })
+    .unwrap_or_default()
 }
 
 fn error_response(e: &ApiError) -> Response {
@@ -263,21 +293,20 @@ fn resource(
             }
             audit.verb = "list".into();
             let store = cluster.store();
-            let items: Vec<Value> = store
+            let items: Vec<&Value> = store
                 .list(kind, req.namespace.as_deref())
                 .into_iter()
                 .filter(|o| labels.matches(o) && fields.matches(o))
-                .cloned()
                 .collect();
             let rv = store.resource_version().to_string();
             if wants_table(headers) {
+                let items: Vec<Value> = items.into_iter().cloned().collect();
                 Ok((200, table::table(kind, &items, &rv)))
             } else {
-                Ok((
-                    200,
-                    json!({"kind": format!("{}List", kind.kind), "apiVersion": kind.api_version(),
-                           "metadata": {"resourceVersion": rv}, "items": items}),
-                ))
+                // Written straight from the store: a large list is not copied first.
+                let body = list_body(kind, &rv, &items);
+                drop(store);
+                return bytes_response(200, body);
             }
         }
         (Method::GET, Some(name)) => {

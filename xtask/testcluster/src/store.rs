@@ -82,9 +82,12 @@ impl Store {
 
     /// Objects of a kind, in one namespace or all, ordered by namespace and name.
     pub fn list(&self, kind: &'static ResourceKind, ns: Option<&str>) -> Vec<&Value> {
+        // Keys sort by kind, then namespace: read only the kind's (or the
+        // namespace's) range, not the whole store.
+        let start = key(kind, ns.unwrap_or(""), "");
         self.objects
-            .iter()
-            .filter(|((g, p, n, _), _)| {
+            .range(start..)
+            .take_while(|((g, p, n, _), _)| {
                 *g == kind.group && *p == kind.plural && ns.is_none_or(|ns| ns == n)
             })
             .map(|(_, v)| v)
