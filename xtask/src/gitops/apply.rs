@@ -13,12 +13,16 @@ use serde_json::Value;
 pub async fn apply_one(cluster: &Cluster, object: &DesiredObject, dry_run: bool) -> Result<Value> {
     let mut params = PatchParams::apply(FIELD_MANAGER).force();
     params.dry_run = dry_run;
-    let api = cluster.api(object.kind, &object.key.namespace);
-    let result = api
-        .patch(&object.key.name, &params, &Patch::Apply(&object.value))
+    cluster
+        .patch_value(
+            object.kind,
+            &object.key.namespace,
+            &object.key.name,
+            &params,
+            &Patch::Apply(&object.value),
+        )
         .await
-        .map_err(|e| cluster.explain(&format!("applying {} ({})", object.key, object.file), e))?;
-    Ok(serde_json::to_value(result)?)
+        .map_err(|e| cluster.explain(&format!("applying {} ({})", object.key, object.file), e))
 }
 
 /// Apply `objects` with at most [`CONCURRENCY`] requests in flight.

@@ -8,8 +8,9 @@
 use super::kinds::KindInfo;
 use crate::environment::Environment;
 use anyhow::{Result, anyhow, bail};
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, GetParams, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
@@ -121,6 +122,59 @@ impl Cluster {
         } else {
             Api::all_with(self.client.clone(), &resource)
         }
+    }
+
+    /// LIST `kind` as JSON values, exactly as the server sent them (no
+    /// round trip through typed objects: a large list is parsed once).
+    pub async fn list_values(
+        &self,
+        kind: &KindInfo,
+        namespace: &str,
+        params: &ListParams,
+    ) -> Result<Vec<Value>, kube::Error> {
+        #[derive(serde::Deserialize)]
+        struct List {
+            items: Option<Vec<Value>>,
+        }
+        let api = self.api(kind, namespace);
+        let mut request = kube::core::Request::new(api.resource_url())
+            .list(params)
+            .map_err(kube::Error::BuildRequest)?;
+        request.extensions_mut().insert("list");
+        let list: List = self.client.request(request).await?;
+        Ok(list.items.unwrap_or_default())
+    }
+
+    /// GET one object as a JSON value.
+    pub async fn get_value(
+        &self,
+        kind: &KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, kube::Error> {
+        let api = self.api(kind, namespace);
+        let mut request = kube::core::Request::new(api.resource_url())
+            .get(name, &GetParams::default())
+            .map_err(kube::Error::BuildRequest)?;
+        request.extensions_mut().insert("get");
+        self.client.request(request).await
+    }
+
+    /// PATCH one object; the object the server answers, as a JSON value.
+    pub async fn patch_value<P: serde::Serialize + std::fmt::Debug>(
+        &self,
+        kind: &KindInfo,
+        namespace: &str,
+        name: &str,
+        params: &PatchParams,
+        patch: &Patch<P>,
+    ) -> Result<Value, kube::Error> {
+        let api = self.api(kind, namespace);
+        let mut request = kube::core::Request::new(api.resource_url())
+            .patch(name, params, patch)
+            .map_err(kube::Error::BuildRequest)?;
+        request.extensions_mut().insert("patch");
+        self.client.request(request).await
     }
 
     /// One line saying what went wrong talking to the cluster.

@@ -17,8 +17,8 @@ pub async fn diff(
     desired: &Desired,
     output: Output,
 ) -> Result<ExitCode> {
-    let live = live::fetch(cluster, &env.name, &env.namespace, &desired.objects).await?;
-    let mut plan = plan::build(&desired.objects, &live);
+    let mut live = live::fetch(cluster, &env.name, &env.namespace, &desired.objects).await?;
+    let mut plan = plan::build(&desired.objects, &mut live);
     plan::confirm(cluster, &mut plan).await?;
     match output {
         Output::Json => {

@@ -60,20 +60,17 @@ async fn list(
         Some(selector) => ListParams::default().labels(selector),
         None => ListParams::default(),
     };
-    let what = format!("listing {}", kind.plural);
-    let list = cluster
-        .api(kind, &namespace)
-        .list(&params)
+    let items = cluster
+        .list_values(kind, &namespace, &params)
         .await
-        .map_err(|e| cluster.explain(&what, e))?;
-    let mut out = Vec::with_capacity(list.items.len());
-    for item in list.items {
-        let value = with_type(kind, serde_json::to_value(item)?);
-        if let Some(key) = key_of(kind, &value) {
-            out.push((key, value));
-        }
-    }
-    Ok(out)
+        .map_err(|e| cluster.explain(&format!("listing {}", kind.plural), e))?;
+    Ok(items
+        .into_iter()
+        .filter_map(|item| {
+            let key = key_of(kind, &item)?;
+            Some((key, with_type(kind, item)))
+        })
+        .collect())
 }
 
 async fn get(
@@ -82,9 +79,8 @@ async fn get(
     key: ObjectKey,
 ) -> Result<Option<(ObjectKey, Value)>> {
     let what = format!("reading {key}");
-    match cluster.api(kind, &key.namespace).get_opt(&key.name).await {
-        Ok(Some(object)) => Ok(Some((key, with_type(kind, serde_json::to_value(object)?)))),
-        Ok(None) => Ok(None),
+    match cluster.get_value(kind, &key.namespace, &key.name).await {
+        Ok(object) => Ok(Some((key, with_type(kind, object)))),
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(cluster.explain(&what, e)),
     }

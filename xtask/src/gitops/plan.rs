@@ -37,12 +37,14 @@ pub struct Plan {
 }
 
 /// Compare desired with live; prune candidates are inventory entries that are
-/// gone from git and still live with our label.
-pub fn build(desired: &[DesiredObject], live: &Live) -> Plan {
+/// gone from git and still live with our label. The live objects move into
+/// the plan (`live.objects` is left empty).
+pub fn build(desired: &[DesiredObject], live: &mut Live) -> Plan {
+    let mut objects = std::mem::take(&mut live.objects);
     let mut changes: Vec<Change> = desired
         .iter()
         .map(|d| {
-            let current = live.objects.get(&d.key).cloned();
+            let current = objects.remove(&d.key);
             let action = match &current {
                 None => Action::Create,
                 Some(l) if normalize::unchanged(&d.value, l) => Action::Unchanged,
@@ -67,7 +69,7 @@ pub fn build(desired: &[DesiredObject], live: &Live) -> Plan {
             key: k.clone(),
             action: Action::Prune,
             desired: None,
-            live: live.objects.get(k).cloned(),
+            live: objects.remove(k),
             preview: None,
         })
         .collect();
@@ -153,7 +155,7 @@ mod tests {
             .iter()
             .map(|k| ((*k).clone(), json!({})))
             .collect();
-        let live = Live {
+        let mut live = Live {
             objects,
             labelled: [ours.clone(), stranger.clone()].into_iter().collect(),
             inventory: Some(Inventory {
@@ -163,7 +165,7 @@ mod tests {
                 commit: None,
             }),
         };
-        let plan = build(&[], &live);
+        let plan = build(&[], &mut live);
         let pruned: Vec<&ObjectKey> = plan
             .changes
             .iter()

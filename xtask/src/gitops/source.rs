@@ -75,7 +75,7 @@ pub fn read(
         .into_tree()
         .map_err(|_| anyhow!("{dir} in commit {short} is not a folder"))?;
 
-    let mut objects = Vec::new();
+    let mut files = Vec::new();
     for item in folder.iter() {
         let Ok(name) = item.name() else { continue };
         if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
@@ -86,9 +86,11 @@ pub fn read(
             .to_object(&repo)?
             .peel_to_blob()
             .with_context(|| format!("{path} is not a file"))?;
-        let text =
-            std::str::from_utf8(blob.content()).with_context(|| format!("{path} is not UTF-8"))?;
-        objects.extend(parse_file(&path, text, default_namespace)?);
+        files.push((path, blob.content().to_vec()));
+    }
+    let mut objects = Vec::new();
+    for parsed in parse_files(&files, default_namespace) {
+        objects.extend(parsed?);
     }
     objects.sort_by(|a, b| a.key.order().cmp(&b.key.order()));
     for pair in objects.windows(2) {
@@ -106,6 +108,39 @@ pub fn read(
         commit: commit.id().to_string(),
         objects,
         uncommitted,
+    })
+}
+
+/// At most this many threads parse manifests.
+const PARSE_THREADS: usize = 4;
+
+/// Parse `(path, bytes)` files on up to [`PARSE_THREADS`] threads; one
+/// result per file, in the order given.
+fn parse_files(
+    files: &[(String, Vec<u8>)],
+    default_namespace: &str,
+) -> Vec<Result<Vec<DesiredObject>>> {
+    let parse = |(path, bytes): &(String, Vec<u8>)| {
+        let text = std::str::from_utf8(bytes).with_context(|| format!("{path} is not UTF-8"))?;
+        parse_file(path, text, default_namespace)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(PARSE_THREADS)
+        .min(files.len() / 32 + 1);
+    if threads <= 1 {
+        return files.iter().map(parse).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a manifest parser thread panicked"))
+            .collect()
     })
 }
 

@@ -31,8 +31,8 @@ pub async fn status(
     desired: &Desired,
     output: Output,
 ) -> Result<ExitCode> {
-    let live = live::fetch(cluster, &env.name, &env.namespace, &desired.objects).await?;
-    let mut plan = plan::build(&desired.objects, &live);
+    let mut live = live::fetch(cluster, &env.name, &env.namespace, &desired.objects).await?;
+    let mut plan = plan::build(&desired.objects, &mut live);
     plan::confirm(cluster, &mut plan).await?;
     let mut rows: Vec<Row> = plan
         .changes

@@ -44,8 +44,8 @@ pub async fn sync(
     desired: &Desired,
     options: &SyncOptions,
 ) -> Result<Outcome> {
-    let live = live::fetch(cluster, &env.name, &env.namespace, &desired.objects).await?;
-    let mut plan = plan::build(&desired.objects, &live);
+    let mut live = live::fetch(cluster, &env.name, &env.namespace, &desired.objects).await?;
+    let mut plan = plan::build(&desired.objects, &mut live);
     if !options.prune {
         plan.changes.retain(|c| c.action != Action::Prune);
     }
