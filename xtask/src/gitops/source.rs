@@ -275,4 +275,30 @@ mod tests {
                 .contains("apiVersion")
         );
     }
+
+    #[test]
+    fn parallel_parse_keeps_file_order_and_each_files_error() {
+        let files: Vec<(String, Vec<u8>)> = (0..200)
+            .map(|i| {
+                let text = if i == 117 {
+                    "apiVersion: v1\nkind: Service\nmetadata: [\n".to_string()
+                } else {
+                    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n")
+                };
+                (format!("f{i}.yaml"), text.into_bytes())
+            })
+            .collect();
+        let results = parse_files(&files, "micro");
+        assert_eq!(results.len(), files.len());
+        for (i, result) in results.iter().enumerate() {
+            match result {
+                Ok(objects) => assert_eq!(objects[0].key.name, format!("cm-{i}")),
+                Err(e) => {
+                    assert_eq!(i, 117);
+                    assert!(e.to_string().contains("f117.yaml"), "{e}");
+                }
+            }
+        }
+        assert!(results[117].is_err());
+    }
 }

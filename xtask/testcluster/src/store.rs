@@ -184,3 +184,34 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::find;
+    use serde_json::json;
+
+    #[test]
+    fn list_returns_one_kind_in_one_namespace_or_all() {
+        let configmaps = find("", "v1", "configmaps").unwrap();
+        let secrets = find("", "v1", "secrets").unwrap();
+        let services = find("", "v1", "services").unwrap();
+        let mut store = Store::new();
+        for (kind, ns, name) in [
+            (configmaps, "a", "x"),
+            (configmaps, "b", "y"),
+            (configmaps, "b", "z"),
+            (secrets, "a", "s"),
+            (services, "b", "svc"),
+        ] {
+            store.put(kind, json!({"metadata": {"namespace": ns, "name": name}}));
+        }
+        let names =
+            |kind, ns| -> Vec<&str> { store.list(kind, ns).into_iter().map(name_of).collect() };
+        assert_eq!(names(configmaps, None), ["x", "y", "z"]);
+        assert_eq!(names(configmaps, Some("b")), ["y", "z"]);
+        assert_eq!(names(configmaps, Some("c")), Vec::<&str>::new());
+        assert_eq!(names(secrets, None), ["s"]);
+        assert_eq!(names(services, Some("a")), Vec::<&str>::new());
+    }
+}
