@@ -20,9 +20,49 @@ pub enum BenchTarget {
     Sync,
 }
 
+/// Builds xtask in release mode and runs `xtask bench <target>` with that
+/// binary, for benches whose own code is part of what they measure.
+fn hand_over_to_release(target: &str) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--release", "--quiet", "-p", "xtask"])
+        .current_dir(crate::project::root())
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        anyhow::bail!("building xtask (release) failed ({status})");
+    }
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::project::root().join("target"));
+    let exe = dir.join("release").join("xtask");
+    let status = std::process::Command::new(&exe)
+        .args(["bench", target])
+        .status()
+        .with_context(|| format!("running {}", exe.display()))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.target {
-        BenchTarget::Services => services::run(services::ServicesBenchOptions::from_env()?),
+        BenchTarget::Services => {
+            // The load generator shares the CPU with the services: an unoptimized
+            // one measures itself. MICRO_BENCH_SERVICES_PROFILE=debug keeps this build.
+            let keep = std::env::var("MICRO_BENCH_SERVICES_PROFILE").is_ok_and(|v| v == "debug");
+            if cfg!(debug_assertions) && !keep {
+                eprintln!(
+                    "bench services: building xtask (release) for an optimized load generator \
+                     (MICRO_BENCH_SERVICES_PROFILE=debug uses this build)"
+                );
+                return hand_over_to_release("services");
+            }
+            services::run(services::ServicesBenchOptions::from_env()?)
+        }
         BenchTarget::Build => {
             // MICRO_BENCH_COLD=1: also start from an empty target dir.
             let cold = std::env::var("MICRO_BENCH_COLD").is_ok_and(|v| v == "1");
