@@ -20,6 +20,19 @@ pub enum BenchTarget {
     Sync,
 }
 
+/// A debug build measures optimized code by handing over to a release build,
+/// unless `<profile_var>=debug` asks to measure this build.
+fn must_hand_over(target: &str, profile_var: &str) -> bool {
+    if !cfg!(debug_assertions) || std::env::var(profile_var).is_ok_and(|v| v == "debug") {
+        return false;
+    }
+    eprintln!(
+        "bench {target}: building xtask (release) to measure optimized code \
+         ({profile_var}=debug measures this build)"
+    );
+    true
+}
+
 /// Builds xtask in release mode and runs `xtask bench <target>` with that
 /// binary, for benches whose own code is part of what they measure.
 fn hand_over_to_release(target: &str) -> anyhow::Result<ExitCode> {
@@ -52,13 +65,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.target {
         BenchTarget::Services => {
             // The load generator shares the CPU with the services: an unoptimized
-            // one measures itself. MICRO_BENCH_SERVICES_PROFILE=debug keeps this build.
-            let keep = std::env::var("MICRO_BENCH_SERVICES_PROFILE").is_ok_and(|v| v == "debug");
-            if cfg!(debug_assertions) && !keep {
-                eprintln!(
-                    "bench services: building xtask (release) for an optimized load generator \
-                     (MICRO_BENCH_SERVICES_PROFILE=debug uses this build)"
-                );
+            // one measures itself.
+            if must_hand_over("services", "MICRO_BENCH_SERVICES_PROFILE") {
                 return hand_over_to_release("services");
             }
             services::run(services::ServicesBenchOptions::from_env()?)
@@ -68,6 +76,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let cold = std::env::var("MICRO_BENCH_COLD").is_ok_and(|v| v == "1");
             build::run(build::BuildBenchOptions { cold })
         }
-        BenchTarget::Sync => sync::run(),
+        BenchTarget::Sync => {
+            // The test server runs in this process and sync is this binary: both
+            // must be optimized code for the figures to mean anything.
+            if must_hand_over("sync", "MICRO_BENCH_SYNC_PROFILE") {
+                return hand_over_to_release("sync");
+            }
+            sync::run()
+        }
     }
 }

@@ -31,9 +31,6 @@ struct Scenario {
     files: Vec<(String, String)>,
 }
 
-/// Measured code: optimized unless `MICRO_BENCH_SYNC_PROFILE=debug`.
-const PROFILE_VAR: &str = "MICRO_BENCH_SYNC_PROFILE";
-
 fn profile() -> &'static str {
     if cfg!(debug_assertions) {
         "debug"
@@ -43,11 +40,6 @@ fn profile() -> &'static str {
 }
 
 pub fn run() -> Result<ExitCode> {
-    // The test server runs in this process and sync is this binary: both
-    // must be optimized code for the figures to mean anything.
-    if cfg!(debug_assertions) && std::env::var(PROFILE_VAR).as_deref() != Ok("debug") {
-        return run_release();
-    }
     let mut scenarios = Vec::new();
     match system_scenario() {
         Ok(system) => scenarios.push(system),
@@ -107,35 +99,6 @@ pub fn run() -> Result<ExitCode> {
         profile()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Build xtask in release mode and run this bench with that binary.
-fn run_release() -> Result<ExitCode> {
-    eprintln!(
-        "bench sync: building xtask (release) to measure optimized code ({PROFILE_VAR}=debug measures this build)"
-    );
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--quiet", "-p", "xtask"])
-        .current_dir(crate::project::root())
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("building xtask (release) failed ({status})");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::project::root().join("target"));
-    let exe = target.join("release").join("xtask");
-    let status = Command::new(&exe)
-        .args(["bench", "sync"])
-        .status()
-        .with_context(|| format!("running {}", exe.display()))?;
-    Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::FAILURE,
-    })
 }
 
 #[derive(Clone, Copy, PartialEq)]
