@@ -392,23 +392,26 @@ fn dry_run_stores_nothing_and_uncommitted_edits_are_ignored() {
     assert!(f.events().iter().any(|e| e.is_write() && e.dry_run));
 }
 
+/// `sync --watch` every second, plus `extra`.
+fn watch_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["sync", "--env", ENV, "--watch", "--interval", "1s"];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Starts `cmd` with stdout and stderr piped (a watch prints a few lines per sync,
+/// well under a pipe's buffer).
+fn spawn_piped(mut cmd: std::process::Command) -> std::process::Child {
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn watch_syncs_a_new_commit_within_one_interval_and_stops_on_sigterm() {
     let f = Fixture::new(&system("v1"));
-    let mut child = f
-        .xtask_command(&[
-            "sync",
-            "--env",
-            ENV,
-            "--watch",
-            "--interval",
-            "1s",
-            "--no-wait",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(f.xtask_command(&watch_args(&["--no-wait"])));
     let image = |f: &Fixture| {
         let out = f.kubectl(&[
             "get",
@@ -466,24 +469,8 @@ fn watch_with_fetch_deploys_what_the_upstream_branch_gains() {
     let clone_dir = tempfile::tempdir().unwrap();
     git2::Repository::clone(f.root().to_str().unwrap(), clone_dir.path())
         .expect("clone the fixture repository");
-    let mut child = f
-        .xtask_command_in(
-            clone_dir.path(),
-            &[
-                "sync",
-                "--env",
-                ENV,
-                "--watch",
-                "--fetch",
-                "--interval",
-                "1s",
-                "--no-wait",
-            ],
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        spawn_piped(f.xtask_command_in(clone_dir.path(), &watch_args(&["--fetch", "--no-wait"])));
     let image = |f: &Fixture| {
         let out = f.kubectl(&[
             "get",
@@ -542,21 +529,7 @@ fn watch_retries_a_failed_sync_at_every_interval_without_a_new_commit() {
         }
     }
     let f = Fixture::new(&files);
-    let mut child = f
-        .xtask_command(&[
-            "sync",
-            "--env",
-            ENV,
-            "--watch",
-            "--interval",
-            "1s",
-            "--timeout",
-            "30s",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(f.xtask_command(&watch_args(&["--timeout", "30s"])));
     let (lines_tx, lines) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
