@@ -102,6 +102,8 @@ async fn browser_fills_the_form_and_sees_the_audit() {
             .await?
             .click()
             .await?;
+        // "<b>1</b>" is not an integer: the answer is the form with an error.
+        browser.wait().for_element(Locator::Id("error")).await?;
         let page = browser.source().await?;
         assert!(
             !page.contains("<b>1</b>"),
@@ -113,6 +115,8 @@ async fn browser_fills_the_form_and_sees_the_audit() {
             .await?
             .click()
             .await?;
+        // Wait for the audit page itself: elements found before it loads go stale.
+        browser.wait().for_element(Locator::Id("audit")).await?;
         let calcs = browser.find_all(Locator::Css("td.calc")).await?;
         let mut texts = Vec::new();
         for calc in calcs {
