@@ -66,12 +66,16 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `target/xtask/`: where the task runner keeps its state (never committed).
-pub fn state_dir() -> PathBuf {
+/// Cargo's target dir: `CARGO_TARGET_DIR`, else `target/` under the root.
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
-        .join("xtask")
+}
+
+/// `target/xtask/`: where the task runner keeps its state (never committed).
+pub fn state_dir() -> PathBuf {
+    target_dir().join("xtask")
 }
 
 /// The error and its causes on one line: `reading env.yaml: no such file`.

@@ -138,18 +138,12 @@ fn build_services(cargo: &std::ffi::OsStr, cargo_args: &[String]) -> Option<Path
         cmd.args(["-p", service.name]);
     }
     match cmd.status() {
-        Ok(status) if status.success() => Some(target_dir().join("debug")),
+        Ok(status) if status.success() => Some(project::target_dir().join("debug")),
         _ => {
             eprintln!("warning: the service binaries did not build; end-to-end tests will fail");
             None
         }
     }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project::root().join("target"))
 }
 
 /// Runs whose runner is gone (killed): stop any server they left behind and

@@ -20,10 +20,16 @@ pub enum BenchTarget {
     Sync,
 }
 
+/// Set in the release child, so that it never hands over again.
+const HANDED_OVER: &str = "MICRO_BENCH_HANDED_OVER";
+
 /// A debug build measures optimized code by handing over to a release build,
 /// unless `<profile_var>=debug` asks to measure this build.
 fn must_hand_over(target: &str, profile_var: &str) -> bool {
-    if !cfg!(debug_assertions) || std::env::var(profile_var).is_ok_and(|v| v == "debug") {
+    if !cfg!(debug_assertions)
+        || std::env::var_os(HANDED_OVER).is_some()
+        || std::env::var(profile_var).is_ok_and(|v| v == "debug")
+    {
         return false;
     }
     eprintln!(
@@ -33,32 +39,24 @@ fn must_hand_over(target: &str, profile_var: &str) -> bool {
     true
 }
 
-/// Builds xtask in release mode and runs `xtask bench <target>` with that
-/// binary, for benches whose own code is part of what they measure.
+/// Builds xtask in release mode and becomes `xtask bench <target>` of that
+/// build (exec: signals and the exit code reach it directly), for benches
+/// whose own code is part of what they measure.
 fn hand_over_to_release(target: &str) -> anyhow::Result<ExitCode> {
     use anyhow::Context as _;
+    use std::os::unix::process::CommandExt as _;
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(crate::project::root());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "--release", "--quiet", "-p", "xtask"])
-        .current_dir(crate::project::root())
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        anyhow::bail!("building xtask (release) failed ({status})");
-    }
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| crate::project::root().join("target"));
-    let exe = dir.join("release").join("xtask");
-    let status = std::process::Command::new(&exe)
+    xshell::cmd!(sh, "{cargo} build --release --quiet -p xtask")
+        .run()
+        .context("building xtask (release)")?;
+    let exe = crate::project::target_dir().join("release").join("xtask");
+    let err = std::process::Command::new(&exe)
         .args(["bench", target])
-        .status()
-        .with_context(|| format!("running {}", exe.display()))?;
-    Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::FAILURE,
-    })
+        .env(HANDED_OVER, "1")
+        .exec();
+    Err(err).with_context(|| format!("running {}", exe.display()))
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {

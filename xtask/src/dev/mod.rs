@@ -358,10 +358,7 @@ pub fn build_services(release: bool) -> Result<PathBuf> {
     if !status.success() {
         bail!("building the services failed ({status})");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project::root().join("target"));
-    Ok(target.join(if release { "release" } else { "debug" }))
+    Ok(project::target_dir().join(if release { "release" } else { "debug" }))
 }
 
 /// Coloured, padded service names for log prefixes.
