@@ -3,7 +3,7 @@
 
 mod gitops_support;
 
-use gitops_support::{ENV, Fixture, deployment, describe, system};
+use gitops_support::{ENV, Fixture, deployment, describe, statefulset, system};
 use std::time::{Duration, Instant};
 
 fn hand_made_configmap(name: &str, labels: &str) -> String {
@@ -593,4 +593,128 @@ fn watch_retries_a_failed_sync_at_every_interval_without_a_new_commit() {
         .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "watch did not stop cleanly: {status:?}");
+}
+
+/// Sends SIGTERM to `child` and waits for it to exit; the deadline only keeps a
+/// watch that ignores the signal from hanging the test run.
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the watch did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn read_all(pipe: Option<&mut impl std::io::Read>) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(pipe.unwrap(), &mut text).unwrap();
+    text
+}
+
+#[test]
+fn watch_stops_on_sigterm_during_a_hung_fetch_and_kills_it() {
+    let f = Fixture::new(&system("v1"));
+    let clone_dir = tempfile::tempdir().unwrap();
+    git2::Repository::clone(f.root().to_str().unwrap(), clone_dir.path())
+        .expect("clone the fixture repository");
+    // The remote never answers: its upload-pack records its pid and sleeps.
+    let pid_file = clone_dir.path().join("upload-pack.pid");
+    git2::Repository::open(clone_dir.path())
+        .unwrap()
+        .config()
+        .unwrap()
+        .set_str(
+            "remote.origin.uploadpack",
+            &format!("echo $$ > '{}'; exec sleep 600 #", pid_file.display()),
+        )
+        .unwrap();
+    let mut child =
+        spawn_piped(f.xtask_command_in(clone_dir.path(), &watch_args(&["--fetch", "--no-wait"])));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        let text = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        if let Ok(pid) = text.trim().parse::<u32>() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the fetch never started");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    let status = terminate(&mut child);
+    let err = read_all(child.stderr.as_mut());
+    assert!(
+        status.success(),
+        "watch did not stop cleanly: {status:?}\n{err}"
+    );
+    assert!(err.contains("fetch cancelled"), "{err}");
+    // The fetch's helper went with it (a zombie until init reaps it is fine).
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!alive(), "the hung fetch (pid {pid}) outlived the watch");
+    assert!(
+        !read_all(child.stdout.as_mut()).contains("synced "),
+        "nothing was fetched, so nothing may be synced"
+    );
+}
+
+#[test]
+fn watch_stops_on_sigterm_during_a_rollout_wait() {
+    let mut files = system("v1");
+    for (name, text) in files.iter_mut() {
+        if name == "statefulset-redis.yaml" {
+            // Never ready: the sync waits for it until --timeout.
+            *text = statefulset("redis", "redis:broken");
+        }
+    }
+    let f = Fixture::new(&files);
+    let mut child = spawn_piped(f.xtask_command(&watch_args(&["--timeout", "10m"])));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f
+        .stored_writes()
+        .iter()
+        .any(|e| e.resource == "statefulsets" && e.code == 201)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the StatefulSet was never applied"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let status = terminate(&mut child);
+    let err = read_all(child.stderr.as_mut());
+    assert!(
+        status.success(),
+        "watch did not stop cleanly: {status:?}\n{err}"
+    );
+    assert!(
+        err.contains("sync of") && err.contains("cancelled"),
+        "{err}"
+    );
+    // Deployments come after the StatefulSet is ready: never, here.
+    let deployments = f.kubectl_ok(&["get", "deploy", "-n", "micro", "-o", "name"]);
+    assert!(deployments.trim().is_empty(), "{deployments}");
 }

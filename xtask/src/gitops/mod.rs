@@ -88,13 +88,18 @@ pub struct SyncArgs {
     #[arg(long, default_value = "5m", value_parser = watch::parse_interval)]
     pub timeout: Duration,
     /// Keep running; sync whenever HEAD (or the fetched upstream) moves, and retry
-    /// a failed sync at every interval.
+    /// a failed sync at every interval. SIGTERM or Ctrl-C stops it at once, also
+    /// during a fetch or a sync (the next sync completes a cut one).
     #[arg(long, conflicts_with = "rev")]
     pub watch: bool,
     /// With --watch: how often to look for a new commit.
     #[arg(long, default_value = "60s", value_parser = watch::parse_interval, requires = "watch")]
     pub interval: Duration,
-    /// With --watch: fetch the current branch's upstream and deploy that.
+    /// With --watch: fetch the current branch's upstream and deploy that. A fetch
+    /// may take the interval, at least 30s and at most 5m; then it is killed and
+    /// tried again at the next interval. It never prompts: ssh runs in batch mode
+    /// with a 10s connect timeout unless GIT_SSH_COMMAND, GIT_SSH or
+    /// core.sshCommand is set.
     #[arg(long, requires = "watch")]
     pub fetch: bool,
 }
@@ -280,8 +285,17 @@ async fn watch_loop(
         session.repo.display(),
         interval
     );
+    let fetch_timeout = watch::fetch_timeout(interval);
     loop {
-        match watch::target_commit(&session.repo, fetch) {
+        // A stop during a fetch kills git and ends the watch at once.
+        let target = tokio::select! {
+            target = watch::target_commit(&session.repo, fetch, fetch_timeout) => target,
+            _ = stop.recv() => {
+                eprintln!("stopping the watch (fetch cancelled)");
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+        match target {
             Ok(commit) => {
                 let due = match &last {
                     Some((synced, true)) if *synced == commit => false,
@@ -295,7 +309,7 @@ async fn watch_loop(
                 };
                 if due {
                     let started = Instant::now();
-                    let result = async {
+                    let sync = async {
                         let desired = session.desired(Some(&commit))?;
                         let outcome = session.sync(&desired, options).await?;
                         print_sync(
@@ -307,8 +321,22 @@ async fn watch_loop(
                             output,
                         )?;
                         anyhow::Ok(outcome.rollout_error)
-                    }
-                    .await;
+                    };
+                    // A stop cancels the sync where it is, mostly in a rollout
+                    // wait that could last --timeout. Safe anywhere: every write
+                    // is one atomic request and the inventory is widened before
+                    // applying, narrowed after pruning (see sync.rs), so a cut
+                    // sync is like a crashed one and the next sync completes it.
+                    let result = tokio::select! {
+                        result = sync => result,
+                        _ = stop.recv() => {
+                            eprintln!(
+                                "stopping the watch (sync of {} cancelled; the next sync completes it)",
+                                report::short(&commit)
+                            );
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                    };
                     let succeeded = match result {
                         Ok(None) => true,
                         Ok(Some(message)) => {
