@@ -449,15 +449,9 @@ fn watch_syncs_a_new_commit_within_one_interval_and_stops_on_sigterm() {
         "the new commit was not synced"
     );
 
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
+    let status = terminate(&mut child);
     assert!(status.success(), "watch did not stop cleanly: {status:?}");
-    let mut printed = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    let printed = read_all(child.stdout.as_mut());
     // Two syncs: the first commit and the new one; none while HEAD stood still.
     let syncs = printed.lines().filter(|l| l.starts_with("synced ")).count();
     assert_eq!(syncs, 2, "{printed}");
@@ -506,14 +500,8 @@ fn watch_with_fetch_deploys_what_the_upstream_branch_gains() {
         wait_for("localhost:5000/adderservice:v4"),
         "the fetched commit was not synced"
     );
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let status = terminate(&mut child);
+    let err = read_all(child.stderr.as_mut());
     assert!(
         status.success(),
         "watch did not stop cleanly: {status:?}\n{err}"
@@ -522,13 +510,11 @@ fn watch_with_fetch_deploys_what_the_upstream_branch_gains() {
 
 #[test]
 fn watch_retries_a_failed_sync_at_every_interval_without_a_new_commit() {
-    let mut files = system("v1");
-    for (name, text) in files.iter_mut() {
-        if name == "deployment-webapp.yaml" {
-            *text = deployment("webapp", "localhost:5000/webapp:broken", 3000);
-        }
-    }
-    let f = Fixture::new(&files);
+    let f = Fixture::new(&system_with(
+        "v1",
+        "deployment-webapp.yaml",
+        deployment("webapp", "localhost:5000/webapp:broken", 3000),
+    ));
     let mut child = spawn_piped(f.xtask_command(&watch_args(&["--timeout", "30s"])));
     let (lines_tx, lines) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
@@ -586,13 +572,19 @@ fn watch_retries_a_failed_sync_at_every_interval_without_a_new_commit() {
     assert_eq!(creates_of_webapp(&f), 2, "webapp was not re-created");
     f.kubectl_ok(&["get", "deployment", "webapp", "-n", "micro"]);
 
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
+    let status = terminate(&mut child);
     assert!(status.success(), "watch did not stop cleanly: {status:?}");
+}
+
+/// The system at `version` with one file replaced.
+fn system_with(version: &str, name: &str, text: String) -> Vec<(String, String)> {
+    let mut files = system(version);
+    for (file, contents) in files.iter_mut() {
+        if file == name {
+            *contents = text.clone();
+        }
+    }
+    files
 }
 
 /// Sends SIGTERM to `child` and waits for it to exit; the deadline only keeps a
@@ -682,14 +674,12 @@ fn watch_stops_on_sigterm_during_a_hung_fetch_and_kills_it() {
 
 #[test]
 fn watch_stops_on_sigterm_during_a_rollout_wait() {
-    let mut files = system("v1");
-    for (name, text) in files.iter_mut() {
-        if name == "statefulset-redis.yaml" {
-            // Never ready: the sync waits for it until --timeout.
-            *text = statefulset("redis", "redis:broken");
-        }
-    }
-    let f = Fixture::new(&files);
+    // Never ready: the sync waits for it until --timeout.
+    let f = Fixture::new(&system_with(
+        "v1",
+        "statefulset-redis.yaml",
+        statefulset("redis", "redis:broken"),
+    ));
     let mut child = spawn_piped(f.xtask_command(&watch_args(&["--timeout", "10m"])));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !f
