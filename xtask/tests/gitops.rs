@@ -449,8 +449,7 @@ fn watch_syncs_a_new_commit_within_one_interval_and_stops_on_sigterm() {
         "the new commit was not synced"
     );
 
-    let status = terminate(&mut child);
-    assert!(status.success(), "watch did not stop cleanly: {status:?}");
+    stop_cleanly(&mut child);
     let printed = read_all(child.stdout.as_mut());
     // Two syncs: the first commit and the new one; none while HEAD stood still.
     let syncs = printed.lines().filter(|l| l.starts_with("synced ")).count();
@@ -500,12 +499,7 @@ fn watch_with_fetch_deploys_what_the_upstream_branch_gains() {
         wait_for("localhost:5000/adderservice:v4"),
         "the fetched commit was not synced"
     );
-    let status = terminate(&mut child);
-    let err = read_all(child.stderr.as_mut());
-    assert!(
-        status.success(),
-        "watch did not stop cleanly: {status:?}\n{err}"
-    );
+    stop_cleanly(&mut child);
 }
 
 #[test]
@@ -572,8 +566,7 @@ fn watch_retries_a_failed_sync_at_every_interval_without_a_new_commit() {
     assert_eq!(creates_of_webapp(&f), 2, "webapp was not re-created");
     f.kubectl_ok(&["get", "deployment", "webapp", "-n", "micro"]);
 
-    let status = terminate(&mut child);
-    assert!(status.success(), "watch did not stop cleanly: {status:?}");
+    stop_cleanly(&mut child);
 }
 
 /// The system at `version` with one file replaced.
@@ -585,6 +578,21 @@ fn system_with(version: &str, name: &str, text: String) -> Vec<(String, String)>
         }
     }
     files
+}
+
+/// SIGTERM to a watch, which must exit 0; its stderr (if still piped) for further checks.
+fn stop_cleanly(child: &mut std::process::Child) -> String {
+    let status = terminate(child);
+    let err = child
+        .stderr
+        .as_mut()
+        .map(|e| read_all(Some(e)))
+        .unwrap_or_default();
+    assert!(
+        status.success(),
+        "watch did not stop cleanly: {status:?}\n{err}"
+    );
+    err
 }
 
 /// Sends SIGTERM to `child` and waits for it to exit; the deadline only keeps a
@@ -644,12 +652,7 @@ fn watch_stops_on_sigterm_during_a_hung_fetch_and_kills_it() {
         std::thread::sleep(Duration::from_millis(100));
     };
 
-    let status = terminate(&mut child);
-    let err = read_all(child.stderr.as_mut());
-    assert!(
-        status.success(),
-        "watch did not stop cleanly: {status:?}\n{err}"
-    );
+    let err = stop_cleanly(&mut child);
     assert!(err.contains("fetch cancelled"), "{err}");
     // The fetch's helper went with it (a zombie until init reaps it is fine).
     let alive = || {
@@ -694,12 +697,7 @@ fn watch_stops_on_sigterm_during_a_rollout_wait() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let status = terminate(&mut child);
-    let err = read_all(child.stderr.as_mut());
-    assert!(
-        status.success(),
-        "watch did not stop cleanly: {status:?}\n{err}"
-    );
+    let err = stop_cleanly(&mut child);
     assert!(
         err.contains("sync of") && err.contains("cancelled"),
         "{err}"
