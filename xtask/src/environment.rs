@@ -113,7 +113,7 @@ impl Environment {
 
     /// Reads and checks `<root>/environments/<name>/env.yaml`.
     pub fn load_in(root: &Path, name: &str) -> Result<Environment> {
-        let file = PathBuf::from("environments").join(name).join("env.yaml");
+        let file = Self::file_of(name);
         let plain = !name.is_empty()
             && name
                 .chars()
@@ -127,8 +127,20 @@ impl Environment {
         }
         let text = std::fs::read_to_string(root.join(&file))
             .map_err(|e| anyhow!("reading {}: {e}", file.display()))?;
+        Self::parse(name, &text)
+    }
+
+    /// `environments/<name>/env.yaml`, relative to the workspace root.
+    pub fn file_of(name: &str) -> PathBuf {
+        PathBuf::from("environments").join(name).join("env.yaml")
+    }
+
+    /// Reads and checks the text of environment `name`'s env.yaml (from the
+    /// work tree or from a commit: sync reads it from the commit it deploys).
+    pub fn parse(name: &str, text: &str) -> Result<Environment> {
+        let file = Self::file_of(name);
         let mut env: Environment =
-            serde_yaml::from_str(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            serde_yaml::from_str(text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
         env.name = name.to_string();
         env.file = file;
         env.validate()?;

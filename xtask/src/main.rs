@@ -11,6 +11,7 @@ mod image;
 mod image_record;
 mod infra;
 mod manifest;
+mod ownership;
 mod project;
 mod report;
 mod test_cmd;

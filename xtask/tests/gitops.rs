@@ -51,14 +51,15 @@ fn first_sync_creates_everything_and_a_second_sync_writes_nothing() {
     let events = f.events();
     let writes: Vec<_> = events.iter().filter(|e| e.is_write()).collect();
     assert!(writes.is_empty(), "a no-op sync wrote: {writes:?}");
-    // One LIST per kind, no GET per object.
+    // One LIST per kind, one of the environment's inventories (in any
+    // namespace: a namespace change is seen), no GET per object.
     let gets = events
         .iter()
         .filter(|e| e.verb == "get" && e.name.is_some())
         .count();
     assert_eq!(gets, 0, "no-op sync made per-object GETs: {events:?}");
     let lists = events.iter().filter(|e| e.verb == "list").count();
-    assert!(lists <= 5, "{lists} lists for 5 kinds: {events:?}");
+    assert_eq!(lists, 6, "5 kinds + the inventories: {events:?}");
 
     let diff = f.xtask(&["diff", "--env", ENV]);
     assert_eq!(diff.status.code(), Some(0), "{}", describe(&diff));

@@ -1,10 +1,10 @@
 //! Server-side apply of desired objects, field manager `xtask`, forced (git
 //! is the source of truth: a field someone else took over is taken back).
 
+use super::cluster::CONCURRENCY;
 use super::cluster::Cluster;
-use super::live::CONCURRENCY;
-use super::normalize::FIELD_MANAGER;
 use super::source::DesiredObject;
+use crate::ownership::FIELD_MANAGER;
 use anyhow::Result;
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{Patch, PatchParams};

@@ -14,6 +14,9 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
+/// At most this many requests to the API server in flight at once.
+pub const CONCURRENCY: usize = 16;
+
 #[derive(Clone)]
 pub struct Cluster {
     pub client: kube::Client,
@@ -143,6 +146,19 @@ impl Cluster {
         request.extensions_mut().insert("list");
         let list: List = self.client.request(request).await?;
         Ok(list.items.unwrap_or_default())
+    }
+
+    /// LIST `kind` in every namespace, as JSON values.
+    pub async fn list_all_values(
+        &self,
+        kind: &KindInfo,
+        params: &ListParams,
+    ) -> Result<Vec<Value>, kube::Error> {
+        let all = KindInfo {
+            namespaced: false,
+            ..*kind
+        };
+        self.list_values(&all, "", params).await
     }
 
     /// GET one object as a JSON value.

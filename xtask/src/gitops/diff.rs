@@ -2,23 +2,23 @@
 
 use super::cluster::Cluster;
 use super::live;
-use super::plan::{self, Action};
+use super::plan::{self, Action, Rules};
 use super::report::{self, Output};
 use super::source::Desired;
-use crate::environment::Environment;
 use anyhow::Result;
 use serde_json::json;
 use std::process::ExitCode;
 
 /// Exit 0 in sync, 1 with differences (kubectl diff's convention).
-pub async fn diff(
-    cluster: &Cluster,
-    env: &Environment,
-    desired: &Desired,
-    output: Output,
-) -> Result<ExitCode> {
-    let mut live = live::fetch(cluster, &env.name, &env.namespace, &desired.objects).await?;
-    let mut plan = plan::build(&desired.objects, &mut live);
+pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Result<ExitCode> {
+    let env = &desired.env;
+    let mut live = live::fetch(cluster, desired).await?;
+    let mut plan = plan::build(
+        &desired.objects,
+        &mut live,
+        &desired.namespaces(),
+        Rules::default(),
+    );
     plan::confirm(cluster, &mut plan).await?;
     match output {
         Output::Json => {
@@ -28,8 +28,8 @@ pub async fn diff(
                 .map(|c| {
                     json!({
                         "kind": c.key.kind, "namespace": c.key.namespace, "name": c.key.name,
-                        "action": c.action,
-                        "diff": if c.action == Action::Unchanged { None } else { Some(report::change_diff(c, false)) },
+                        "action": c.action, "reason": c.reason,
+                        "diff": if matches!(c.action, Action::Unchanged | Action::Keep | Action::Foreign) { None } else { Some(report::change_diff(c, false)) },
                     })
                 })
                 .collect();
@@ -46,7 +46,12 @@ pub async fn diff(
                 .iter()
                 .filter(|c| c.action != Action::Unchanged)
             {
-                print!("{}", report::change_diff(change, colour));
+                match (&change.reason, change.action) {
+                    (Some(reason), Action::Keep | Action::Foreign) => {
+                        println!("{}: {reason}", report::label(&change.key));
+                    }
+                    _ => print!("{}", report::change_diff(change, colour)),
+                }
             }
             println!("{}", plan.summary());
         }

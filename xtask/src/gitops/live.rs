@@ -1,18 +1,18 @@
 //! Live state, read cheaply: one label-selected LIST per kind and namespace
-//! (objects carrying `app.kubernetes.io/managed-by=xtask`), plus a GET only
-//! for a desired object that list did not return (it may exist unlabelled).
+//! (the members of the environment's ApplySet), one LIST of the environment's
+//! inventories, plus a GET only for a desired object those lists did not
+//! return (it may exist without our label).
 
-use super::cluster::{Cluster, is_not_found};
-use super::inventory::{self, Inventory, MANAGED_BY};
+use super::cluster::{CONCURRENCY, Cluster, is_not_found};
+use super::inventory::Inventory;
 use super::kinds::{self, KindInfo, ObjectKey};
-use super::source::DesiredObject;
+use super::source::{Desired, DesiredObject};
+use crate::ownership::{self, Owner};
 use anyhow::Result;
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::ListParams;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-pub const CONCURRENCY: usize = 16;
 
 /// Up to this many objects of one kind missing from the labelled list are
 /// read with a GET each; more cost one LIST of the whole kind instead (one
@@ -22,9 +22,12 @@ const GET_LIMIT: usize = 1;
 pub struct Live {
     /// Live objects by key (without the inventory ConfigMap).
     pub objects: HashMap<ObjectKey, Value>,
-    /// Keys of live objects that carry our managed-by label.
-    pub labelled: BTreeSet<ObjectKey>,
+    /// Keys of live objects that carry the owner's ApplySet label.
+    pub members: BTreeSet<ObjectKey>,
+    /// The owner's inventory, in the environment's namespace.
     pub inventory: Option<Inventory>,
+    /// Inventories of the same environment in other namespaces.
+    pub elsewhere: Vec<Inventory>,
 }
 
 fn key_of(kind: &KindInfo, item: &Value) -> Option<ObjectKey> {
@@ -86,71 +89,65 @@ async fn get(
     }
 }
 
-/// Read what is live for `desired`, plus the inventory of `env` in `namespace`.
-pub async fn fetch(
-    cluster: &Cluster,
-    env: &str,
-    namespace: &str,
-    desired: &[DesiredObject],
-) -> Result<Live> {
-    let configmaps = kinds::lookup("v1", "ConfigMap").expect("known kind");
-    let mut scopes: BTreeSet<(u8, &'static str, String)> = BTreeSet::new();
-    let scope = |kind: &'static KindInfo, ns: &str| {
-        (
-            kind.stage,
-            kind.kind,
-            if kind.namespaced {
-                ns.to_string()
-            } else {
-                String::new()
-            },
-        )
-    };
-    scopes.insert(scope(configmaps, namespace));
-    for object in desired {
-        scopes.insert(scope(object.kind, &object.key.namespace));
-    }
-    let mut listed = list_scopes(cluster, &scopes).await?;
+/// Read what is live for `desired`: the owner's members (one selected LIST
+/// per kind and namespace), the desired objects that are not members yet, and
+/// every inventory of the environment, in whatever namespace.
+pub async fn fetch(cluster: &Cluster, desired: &Desired) -> Result<Live> {
+    let owner = desired.owner();
+    let selector = owner.member_selector();
+    let mut scopes: BTreeSet<Scope> = desired
+        .objects
+        .iter()
+        .map(|o| scope(o.kind, &o.key.namespace))
+        .collect();
+    let mut listed = list_scopes(cluster, &scopes, &selector).await?;
 
-    let inventory_key = ObjectKey {
-        group: String::new(),
-        kind: "ConfigMap".into(),
-        namespace: namespace.to_string(),
-        name: inventory::name(env),
-    };
-    let inventory_cm = match listed.remove(&inventory_key) {
-        Some(cm) => Some(cm),
-        None => get(cluster, configmaps, inventory_key.clone())
-            .await?
-            .map(|(_, v)| v),
-    };
-    let inventory = inventory_cm.as_ref().map(Inventory::from_configmap);
-
+    let (inventory, elsewhere) = inventories(cluster, &owner).await?;
     // Kinds only the inventory mentions (an object type removed from git).
     if let Some(inv) = &inventory {
-        let extra: BTreeSet<_> = inv
+        let extra: BTreeSet<Scope> = inv
             .objects
             .iter()
             .filter_map(|k| k.info().map(|info| scope(info, &k.namespace)))
             .filter(|s| !scopes.contains(s))
             .collect();
-        listed.extend(list_scopes(cluster, &extra).await?);
+        listed.extend(list_scopes(cluster, &extra, &selector).await?);
+        scopes.extend(extra);
     }
-    let labelled: BTreeSet<ObjectKey> = listed.keys().cloned().collect();
+    let members: BTreeSet<ObjectKey> = listed.keys().cloned().collect();
+    listed.extend(not_members(cluster, &desired.objects, &listed).await?);
+    Ok(Live {
+        objects: listed,
+        members,
+        inventory,
+        elsewhere,
+    })
+}
 
-    // Desired objects the label-selected lists did not return: a GET each
-    // when few, else one unselected LIST of their kind (a first sync).
-    let missing: Vec<&DesiredObject> = desired
-        .iter()
-        .filter(|d| !listed.contains_key(&d.key))
-        .collect();
-    let mut by_scope: BTreeMap<(u8, &'static str, String), Vec<&DesiredObject>> = BTreeMap::new();
-    for object in missing {
+/// (stage, kind, namespace): one LIST. Cluster-scoped kinds have no namespace.
+type Scope = (u8, &'static str, String);
+
+fn scope(kind: &'static KindInfo, ns: &str) -> Scope {
+    let namespace = if kind.namespaced { ns } else { "" };
+    (kind.stage, kind.kind, namespace.to_string())
+}
+
+/// Desired objects the member lists did not return: a GET each when few,
+/// else one unselected LIST of their kind (a first sync). They may exist
+/// without our label: made by hand, by another environment, or by an older xtask.
+async fn not_members(
+    cluster: &Cluster,
+    desired: &[DesiredObject],
+    listed: &HashMap<ObjectKey, Value>,
+) -> Result<Vec<(ObjectKey, Value)>> {
+    let mut by_scope: BTreeMap<Scope, Vec<&DesiredObject>> = BTreeMap::new();
+    for object in desired.iter().filter(|d| !listed.contains_key(&d.key)) {
         by_scope
             .entry(scope(object.kind, &object.key.namespace))
             .or_default()
             .push(object);
     }
+    let mut found = Vec::new();
     let mut to_get: Vec<&DesiredObject> = Vec::new();
     for (scope, objects) in by_scope {
         if objects.len() <= GET_LIMIT {
@@ -160,24 +157,63 @@ pub async fn fetch(
         let info = objects[0].kind;
         let wanted: BTreeSet<&ObjectKey> = objects.iter().map(|o| &o.key).collect();
         let all = list(cluster, info, scope.2, None).await?;
-        listed.extend(all.into_iter().filter(|(k, _)| wanted.contains(k)));
+        found.extend(all.into_iter().filter(|(k, _)| wanted.contains(k)));
     }
-    let found: Vec<Option<(ObjectKey, Value)>> = stream::iter(to_get)
+    let got: Vec<Option<(ObjectKey, Value)>> = stream::iter(to_get)
         .map(|d| get(cluster, d.kind, d.key.clone()))
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;
-    listed.extend(found.into_iter().flatten());
-    Ok(Live {
-        objects: listed,
-        labelled,
-        inventory,
-    })
+    found.extend(got.into_iter().flatten());
+    Ok(found)
+}
+
+/// The environment's inventory in its namespace, and any in other namespaces
+/// (left by an earlier namespace). One cluster-wide LIST by the inventory
+/// label; where RBAC allows only the namespace, a GET there (and a warning:
+/// a namespace change cannot be seen then).
+async fn inventories(
+    cluster: &Cluster,
+    owner: &Owner,
+) -> Result<(Option<Inventory>, Vec<Inventory>)> {
+    let configmaps = kinds::lookup("v1", "ConfigMap").expect("known kind");
+    let params = ListParams::default().labels(&ownership::inventory_selector(&owner.env));
+    let name = owner.inventory_name();
+    let found: Vec<Inventory> = match cluster.list_all_values(configmaps, &params).await {
+        Ok(items) => items
+            .iter()
+            .filter(|cm| cm.pointer("/metadata/name").and_then(Value::as_str) == Some(&name))
+            .map(Inventory::from_configmap)
+            .collect(),
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            eprintln!(
+                "warning: cannot list ConfigMaps across namespaces (403): a change of `{}`'s namespace would go unnoticed",
+                owner.env
+            );
+            let key = ObjectKey {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: owner.namespace.clone(),
+                name,
+            };
+            get(cluster, configmaps, key)
+                .await?
+                .map(|(_, cm)| Inventory::from_configmap(&cm))
+                .into_iter()
+                .collect()
+        }
+        Err(e) => return Err(cluster.explain("listing the inventories", e)),
+    };
+    let (here, elsewhere): (Vec<Inventory>, Vec<Inventory>) = found
+        .into_iter()
+        .partition(|inv| inv.namespace == owner.namespace);
+    Ok((here.into_iter().next(), elsewhere))
 }
 
 async fn list_scopes(
     cluster: &Cluster,
-    scopes: &BTreeSet<(u8, &'static str, String)>,
+    scopes: &BTreeSet<Scope>,
+    selector: &str,
 ) -> Result<HashMap<ObjectKey, Value>> {
     let lists: Vec<Vec<(ObjectKey, Value)>> = stream::iter(scopes.iter().cloned())
         .map(|(_, kind, ns)| {
@@ -185,7 +221,7 @@ async fn list_scopes(
                 .iter()
                 .find(|k| k.kind == kind)
                 .expect("known kind");
-            list(cluster, info, ns, Some(MANAGED_BY))
+            list(cluster, info, ns, Some(selector))
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()

@@ -1,17 +1,22 @@
 //! GitOps: diff, sync and status of committed manifests against a live cluster.
 //!
-//! Data flow: `source` reads the desired objects from a git commit; `cluster`
-//! connects to the context env.yaml names; `live` lists what is there (one
-//! LIST per kind); `plan` decides create / configure / unchanged / prune
+//! Data flow: `source` reads env.yaml and the desired objects from one git
+//! commit (`yaml` parses strictly, `validate` checks names and types);
+//! `cluster` connects to the context env.yaml names; `live` lists what is
+//! there (one LIST per kind, selected by the environment's ApplySet label);
+//! `plan` decides create / configure / unchanged / prune / keep / not ours
 //! (`normalize` does the request-free comparison, a dry-run confirms only what
-//! looks different); `sync` applies, prunes and keeps the `inventory`;
-//! `rollout` waits; `report` prints. `diff` and `status` share live + plan.
+//! looks different); `sync` takes the `lease`, applies, prunes and keeps the
+//! `inventory`; `rollout` waits; `report` prints; `watch` loops. `diff` and
+//! `status` share live + plan. This file holds only the arguments and the
+//! entry points.
 
 mod apply;
 mod cluster;
 mod diff;
 mod inventory;
 mod kinds;
+mod lease;
 mod live;
 mod normalize;
 mod plan;
@@ -21,12 +26,13 @@ mod rollout;
 mod source;
 mod status;
 mod sync;
+mod validate;
 mod watch;
+mod yaml;
 
-use crate::environment::Environment;
 use anyhow::{Context, Result, bail};
+use plan::Rules;
 pub use report::Output;
-use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -67,7 +73,10 @@ pub struct DiffArgs {
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  cargo xtask sync --env minikube\n  cargo xtask sync --env minikube --rev HEAD~1   \
-                        # roll back\n  cargo xtask sync --env minikube --watch --interval 30s"
+                        # roll back\n  cargo xtask sync --env minikube --watch --interval 30s\n\n\
+                  Prune deletes only objects this environment applied (its inventory and its ApplySet label,\n\
+                  in the namespaces the commit declares), and never a Namespace, PersistentVolumeClaim or\n\
+                  StatefulSet with volumes unless --prune-data."
 )]
 pub struct SyncArgs {
     #[command(flatten)]
@@ -75,26 +84,45 @@ pub struct SyncArgs {
     /// Send every write with dryRun=All: validate and report, store nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Keep objects that are gone from git.
+    /// Keep objects that are gone from git (they stay in the inventory).
     #[arg(long)]
     pub no_prune: bool,
+    /// Also prune Namespaces, PersistentVolumeClaims and StatefulSets with volumes
+    /// gone from git (their data is lost).
+    #[arg(long, conflicts_with = "no_prune")]
+    pub prune_data: bool,
+    /// Take over objects that exist in the cluster without this environment's label.
+    #[arg(long)]
+    pub adopt: bool,
     /// Allow pruning everything when the commit has no objects for the environment.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Deploy into the namespace the commit names although the environment is
+    /// deployed in another one (whose objects are then left alone, untracked).
+    #[arg(long)]
+    pub allow_namespace_change: bool,
     /// Do not wait for Deployments and StatefulSets to roll out.
     #[arg(long)]
     pub no_wait: bool,
     /// How long to wait for rollouts (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = watch::parse_interval)]
     pub timeout: Duration,
-    /// Keep running; sync whenever HEAD (or the fetched upstream) moves, and retry
-    /// a failed sync at every interval. SIGTERM or Ctrl-C stops it at once, also
-    /// during a fetch or a sync (the next sync completes a cut one).
+    /// How long to wait while another sync of the environment holds its lease (0s: do not wait).
+    #[arg(long, default_value = "1m", value_parser = watch::parse_duration)]
+    pub lock_timeout: Duration,
+    /// Keep running: sync whenever HEAD (or the fetched upstream) moves, repair
+    /// drift every --resync, and retry a failed sync with backoff. SIGTERM or
+    /// Ctrl-C stops it at once, also during a fetch or a sync (the next sync
+    /// completes a cut one).
     #[arg(long, conflicts_with = "rev")]
     pub watch: bool,
     /// With --watch: how often to look for a new commit.
     #[arg(long, default_value = "60s", value_parser = watch::parse_interval, requires = "watch")]
     pub interval: Duration,
+    /// With --watch: how often to compare the cluster with the synced commit and
+    /// repair drift, without a new commit (one LIST per kind; no write when in sync).
+    #[arg(long, default_value = "10m", value_parser = watch::parse_interval, requires = "watch")]
+    pub resync: Duration,
     /// With --watch: fetch the current branch's upstream and deploy that. A fetch
     /// may take the interval, at least 30s and at most 5m; then it is killed and
     /// tried again at the next interval. It never prompts: ssh runs in batch mode
@@ -104,9 +132,27 @@ pub struct SyncArgs {
     pub fetch: bool,
 }
 
+impl SyncArgs {
+    pub fn options(&self) -> SyncOptions {
+        SyncOptions {
+            dry_run: self.dry_run,
+            rules: Rules {
+                prune: !self.no_prune,
+                prune_data: self.prune_data,
+                adopt: self.adopt,
+            },
+            allow_empty: self.allow_empty,
+            allow_namespace_change: self.allow_namespace_change,
+            wait: !self.no_wait,
+            timeout: self.timeout,
+            lock_timeout: self.lock_timeout,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  cargo xtask status --env minikube\n\nExit status: 0 all in sync and rolled out, 1 otherwise."
+    after_help = "Example:\n  cargo xtask status --env minikube\n\nExit status: 0 all in sync and rolled out, 1 otherwise, 2 error."
 )]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -120,34 +166,51 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Everything a command needs: environment, repository, a connected cluster.
+/// A repository and a connected cluster: what every command needs.
 pub struct Session {
-    pub env: Environment,
     pub repo: PathBuf,
+    env: String,
+    /// `--context` was given: the commit's env.yaml context is not enforced.
+    context_override: bool,
     cluster: cluster::Cluster,
 }
 
 impl Session {
-    pub async fn open(target: &Target) -> Result<Session> {
+    /// Connect to the context env.yaml names at `rev` (HEAD when None).
+    pub async fn open(target: &Target, rev: Option<&str>) -> Result<Session> {
         let repo = source::repo_root(target.repo.as_ref());
-        let env = Environment::load_in(&repo, &target.env)?;
+        let env = source::environment_at(&repo, &target.env, rev)?;
         let cluster = cluster::connect(
             target.kubeconfig.as_deref(),
             target.context.as_deref(),
             &env,
         )
         .await?;
-        Ok(Session { env, repo, cluster })
+        Ok(Session {
+            repo,
+            env: target.env.clone(),
+            context_override: target.context.is_some(),
+            cluster,
+        })
     }
 
-    /// The desired objects at `rev` (HEAD when None), warning about edits
-    /// that are not committed.
+    /// The environment at `rev` (HEAD when None): env.yaml and manifests from
+    /// that one commit, warning about edits that are not committed.
     pub fn desired(&self, rev: Option<&str>) -> Result<source::Desired> {
-        let desired = source::read(&self.repo, &self.env.name, &self.env.namespace, rev)?;
+        let desired = source::read(&self.repo, &self.env, rev)?;
+        if !self.context_override && desired.env.context != self.cluster.context {
+            bail!(
+                "commit {} deploys `{}` to context `{}`, but this run is connected to `{}`; nothing was changed",
+                report::short(&desired.commit),
+                self.env,
+                desired.env.context,
+                self.cluster.context
+            );
+        }
         if !desired.uncommitted.is_empty() {
             eprintln!(
-                "warning: uncommitted changes under {}/ are ignored (using commit {}): {}",
-                source::manifests_dir(&self.env.name),
+                "warning: uncommitted changes under environments/{}/ are ignored (using commit {}): {}",
+                self.env,
                 report::short(&desired.commit),
                 desired.uncommitted.join(", ")
             );
@@ -160,25 +223,30 @@ impl Session {
         desired: &source::Desired,
         options: &SyncOptions,
     ) -> Result<sync::Outcome> {
-        sync::sync(&self.cluster, &self.env, desired, options).await
+        sync::sync(&self.cluster, desired, options).await
+    }
+
+    pub fn context(&self) -> &str {
+        &self.cluster.context
     }
 }
 
 pub fn run_diff(args: DiffArgs) -> Result<ExitCode> {
+    let rev = args.target.rev.as_deref();
     runtime()?.block_on(async {
-        let session = Session::open(&args.target).await?;
-        let desired = session.desired(args.target.rev.as_deref())?;
-        diff::diff(&session.cluster, &session.env, &desired, args.target.output).await
+        let session = Session::open(&args.target, rev).await?;
+        let desired = session.desired(rev)?;
+        diff::diff(&session.cluster, &desired, args.target.output).await
     })
 }
 
 pub fn run_status(args: StatusArgs) -> Result<ExitCode> {
+    let rev = args.target.rev.as_deref();
     runtime()?.block_on(async {
-        let session = Session::open(&args.target).await?;
-        let desired = session.desired(args.target.rev.as_deref())?;
+        let session = Session::open(&args.target, rev).await?;
+        let desired = session.desired(rev)?;
         status::status(
             &session.cluster,
-            &session.env,
             &session.repo,
             &desired,
             args.target.output,
@@ -188,33 +256,29 @@ pub fn run_status(args: StatusArgs) -> Result<ExitCode> {
 }
 
 pub fn run_sync(args: SyncArgs) -> Result<ExitCode> {
-    let options = SyncOptions {
-        dry_run: args.dry_run,
-        prune: !args.no_prune,
-        allow_empty: args.allow_empty,
-        wait: !args.no_wait,
-        timeout: args.timeout,
-    };
+    let options = args.options();
+    let rev = args.target.rev.as_deref();
     runtime()?.block_on(async {
-        let session = Session::open(&args.target).await?;
+        let session = Session::open(&args.target, rev).await?;
         if args.watch {
-            return watch_loop(
-                &session,
-                &options,
-                args.interval,
-                args.fetch,
-                args.target.output,
-            )
-            .await;
+            let watch = watch::Watch {
+                session: &session,
+                options: &options,
+                interval: args.interval,
+                resync: args.resync,
+                fetch: args.fetch,
+                output: args.target.output,
+            };
+            return watch.run().await;
         }
-        let desired = session.desired(args.target.rev.as_deref())?;
+        let desired = session.desired(rev)?;
         let started = Instant::now();
         let outcome = session.sync(&desired, &options).await?;
-        print_sync(
-            &session,
+        report::print_sync(
             &desired,
+            session.context(),
             &outcome,
-            &options,
+            options.dry_run,
             started.elapsed(),
             args.target.output,
         )?;
@@ -223,143 +287,4 @@ pub fn run_sync(args: SyncArgs) -> Result<ExitCode> {
             None => Ok(ExitCode::SUCCESS),
         }
     })
-}
-
-fn print_sync(
-    session: &Session,
-    desired: &source::Desired,
-    outcome: &sync::Outcome,
-    options: &SyncOptions,
-    took: Duration,
-    output: Output,
-) -> Result<()> {
-    let plan = &outcome.plan;
-    match output {
-        Output::Json => {
-            let doc = json!({
-                "env": session.env.name, "context": session.cluster.context, "commit": desired.commit,
-                "dryRun": options.dry_run, "objects": report::lines(plan, options.dry_run),
-                "summary": {
-                    "created": plan.count(plan::Action::Create), "configured": plan.count(plan::Action::Configure),
-                    "unchanged": plan.count(plan::Action::Unchanged), "pruned": plan.count(plan::Action::Prune),
-                },
-                "durationMs": took.as_millis() as u64, "error": outcome.rollout_error,
-            });
-            println!("{}", serde_json::to_string(&doc)?);
-        }
-        Output::Text => {
-            let mut rows = vec![vec![
-                "KIND".to_string(),
-                "NAME".to_string(),
-                "RESULT".to_string(),
-            ]];
-            for line in report::lines(plan, options.dry_run) {
-                rows.push(vec![line.kind, line.name, line.action.to_string()]);
-            }
-            print!("{}", report::table(&rows));
-            println!(
-                "{}synced {} to context `{}`: {} ({:.2}s)",
-                if options.dry_run { "(dry run) " } else { "" },
-                report::short(&desired.commit),
-                session.cluster.context,
-                report::sync_summary(plan),
-                took.as_secs_f64()
-            );
-        }
-    }
-    Ok(())
-}
-
-async fn watch_loop(
-    session: &Session,
-    options: &SyncOptions,
-    interval: Duration,
-    fetch: bool,
-    output: Output,
-) -> Result<ExitCode> {
-    let mut stop = watch::StopSignal::register()?;
-    // The commit synced last, and whether that sync (apply and rollout) succeeded.
-    let mut last: Option<(String, bool)> = None;
-    eprintln!(
-        "watching {} every {:.0?} (SIGTERM or Ctrl-C stops)",
-        session.repo.display(),
-        interval
-    );
-    let fetch_timeout = watch::fetch_timeout(interval);
-    loop {
-        // A stop during a fetch kills git and ends the watch at once.
-        let target = tokio::select! {
-            target = watch::target_commit(&session.repo, fetch, fetch_timeout) => target,
-            _ = stop.recv() => {
-                eprintln!("stopping the watch (fetch cancelled)");
-                return Ok(ExitCode::SUCCESS);
-            }
-        };
-        match target {
-            Ok(commit) => {
-                let due = match &last {
-                    Some((synced, true)) if *synced == commit => false,
-                    Some((synced, false)) if *synced == commit => {
-                        // Like a reconcile interval: a failed sync is tried again
-                        // every interval until it succeeds or a new commit arrives.
-                        eprintln!("retrying the failed sync of {}", report::short(&commit));
-                        true
-                    }
-                    _ => true,
-                };
-                if due {
-                    let started = Instant::now();
-                    let sync = async {
-                        let desired = session.desired(Some(&commit))?;
-                        let outcome = session.sync(&desired, options).await?;
-                        print_sync(
-                            session,
-                            &desired,
-                            &outcome,
-                            options,
-                            started.elapsed(),
-                            output,
-                        )?;
-                        anyhow::Ok(outcome.rollout_error)
-                    };
-                    // A stop cancels the sync where it is, mostly in a rollout
-                    // wait that could last --timeout. Safe anywhere: every write
-                    // is one atomic request and the inventory is widened before
-                    // applying, narrowed after pruning (see sync.rs), so a cut
-                    // sync is like a crashed one and the next sync completes it.
-                    let result = tokio::select! {
-                        result = sync => result,
-                        _ = stop.recv() => {
-                            eprintln!(
-                                "stopping the watch (sync of {} cancelled; the next sync completes it)",
-                                report::short(&commit)
-                            );
-                            return Ok(ExitCode::SUCCESS);
-                        }
-                    };
-                    let succeeded = match result {
-                        Ok(None) => true,
-                        Ok(Some(message)) => {
-                            eprintln!("error: {message}");
-                            false
-                        }
-                        Err(e) => {
-                            eprintln!("error: {}", crate::project::one_line(&e));
-                            false
-                        }
-                    };
-                    last = Some((commit, succeeded));
-                }
-            }
-            // A failed fetch (or an unreadable HEAD): tried again at the next interval.
-            Err(e) => eprintln!("error: {}", crate::project::one_line(&e)),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.recv() => {
-                eprintln!("stopping the watch");
-                return Ok(ExitCode::SUCCESS);
-            }
-        }
-    }
 }

@@ -8,9 +8,8 @@
 //! Anything that fails these checks is confirmed by a dry-run apply, compared
 //! after [`strip`] has dropped what the server maintains by itself.
 
+use crate::ownership::FIELD_MANAGER;
 use serde_json::{Map, Value};
-
-pub const FIELD_MANAGER: &str = "xtask";
 
 /// Drop what the server maintains (status, bookkeeping, timestamps).
 pub fn strip(object: &Value) -> Value {

@@ -1,6 +1,17 @@
-//! What sync would do to each object: create, configure, leave unchanged or
-//! prune. Decided without a request where possible (see `normalize`); only
-//! objects that look different are confirmed with a dry-run apply.
+//! What sync would do to each object: create, configure, leave unchanged,
+//! prune, keep, or refuse to take over. Decided without a request where
+//! possible (see `normalize`); only objects that look different are confirmed
+//! with a dry-run apply.
+//!
+//! The ownership rules live here, in [`build`]:
+//! - an object is *ours* when it carries the environment's ApplySet label or
+//!   the environment's inventory lists it; a live object that is neither is
+//!   [`Action::Foreign`] and is not applied unless `adopt`;
+//! - a prune candidate must be in the inventory *and* carry the label *and*
+//!   be in a namespace the commit declares;
+//! - a candidate that holds data (a Namespace, a PersistentVolumeClaim, a
+//!   StatefulSet with volume claim templates) is [`Action::Keep`] unless
+//!   `prune_data`, and so is every candidate under `--no-prune`.
 
 use super::apply;
 use super::cluster::Cluster;
@@ -11,6 +22,7 @@ use super::source::DesiredObject;
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::{BTreeSet, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -19,63 +31,154 @@ pub enum Action {
     Configure,
     Unchanged,
     Prune,
+    /// Gone from git but kept (its reason says why).
+    Keep,
+    /// Exists live, but not ours: not taken over without `--adopt`.
+    Foreign,
 }
 
 #[derive(Debug, Clone)]
 pub struct Change {
     pub key: ObjectKey,
     pub action: Action,
+    /// Why an object is kept or refused, for the table.
+    pub reason: Option<String>,
     pub desired: Option<DesiredObject>,
     pub live: Option<Value>,
     /// The object as the server would store it (dry-run apply), for Configure.
     pub preview: Option<Value>,
+    /// Set by sync once the change was written (or needed no write).
+    pub done: bool,
+}
+
+/// What the user allowed. The default is sync's without flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Delete objects gone from git (`--no-prune` clears it).
+    pub prune: bool,
+    /// Also delete Namespaces, PVCs and StatefulSets with volumes (`--prune-data`).
+    pub prune_data: bool,
+    /// Take over objects that exist without our label (`--adopt`).
+    pub adopt: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Rules {
+        Rules {
+            prune: true,
+            prune_data: false,
+            adopt: false,
+        }
+    }
 }
 
 pub struct Plan {
-    /// In apply order; prunes last.
+    /// In apply order; prune candidates last.
     pub changes: Vec<Change>,
 }
 
-/// Compare desired with live; prune candidates are inventory entries that are
-/// gone from git and still live with our label. The live objects move into
-/// the plan (`live.objects` is left empty).
-pub fn build(desired: &[DesiredObject], live: &mut Live) -> Plan {
+/// Compare desired with live. The live objects move into the plan
+/// (`live.objects` is left empty). `namespaces` are those the commit declares.
+pub fn build(
+    desired: &[DesiredObject],
+    live: &mut Live,
+    namespaces: &BTreeSet<String>,
+    rules: Rules,
+) -> Plan {
     let mut objects = std::mem::take(&mut live.objects);
+    let listed: HashSet<&ObjectKey> = live
+        .inventory
+        .iter()
+        .flat_map(|inv| inv.objects.iter())
+        .collect();
     let mut changes: Vec<Change> = desired
         .iter()
         .map(|d| {
             let current = objects.remove(&d.key);
-            let action = match &current {
-                None => Action::Create,
-                Some(l) if normalize::unchanged(&d.value, l) => Action::Unchanged,
-                Some(_) => Action::Configure,
+            let ours = live.members.contains(&d.key) || listed.contains(&d.key);
+            let (action, reason) = match &current {
+                None => (Action::Create, None),
+                Some(_) if !ours && !rules.adopt => (
+                    Action::Foreign,
+                    Some("exists, not ours (pass --adopt to take it over)".to_string()),
+                ),
+                Some(l) if normalize::unchanged(&d.value, l) => (Action::Unchanged, None),
+                Some(_) => (Action::Configure, None),
             };
             Change {
                 key: d.key.clone(),
                 action,
+                reason,
                 desired: Some(d.clone()),
                 live: current,
                 preview: None,
+                done: false,
             }
         })
         .collect();
-    let wanted: std::collections::HashSet<&ObjectKey> = desired.iter().map(|d| &d.key).collect();
-    let mut prunes: Vec<Change> = live
-        .inventory
+    let wanted: HashSet<&ObjectKey> = desired.iter().map(|d| &d.key).collect();
+    let mut candidates: Vec<Change> = listed
         .iter()
-        .flat_map(|inv| inv.objects.iter())
-        .filter(|k| !wanted.contains(k) && live.labelled.contains(k))
-        .map(|k| Change {
-            key: k.clone(),
-            action: Action::Prune,
-            desired: None,
-            live: objects.remove(k),
-            preview: None,
+        .filter(|k| !wanted.contains(*k) && live.members.contains(*k))
+        .map(|k| {
+            let current = objects.remove(*k);
+            let (action, reason) = prune_or_keep(k, current.as_ref(), namespaces, rules);
+            Change {
+                key: (*k).clone(),
+                action,
+                reason,
+                desired: None,
+                live: current,
+                preview: None,
+                done: false,
+            }
         })
         .collect();
-    prunes.sort_by(|a, b| b.key.order().cmp(&a.key.order()));
-    changes.extend(prunes);
+    candidates.sort_by(|a, b| b.key.order().cmp(&a.key.order()));
+    changes.extend(candidates);
     Plan { changes }
+}
+
+/// Whether a prune candidate may go, and if not, why.
+fn prune_or_keep(
+    key: &ObjectKey,
+    live: Option<&Value>,
+    namespaces: &BTreeSet<String>,
+    rules: Rules,
+) -> (Action, Option<String>) {
+    let keep = |why: String| (Action::Keep, Some(why));
+    if !key.namespace.is_empty() && !namespaces.contains(&key.namespace) {
+        return keep(format!(
+            "kept: namespace `{}` is not one this commit declares",
+            key.namespace
+        ));
+    }
+    if let Some(data) = holds_data(key, live)
+        && !rules.prune_data
+    {
+        return keep(format!("kept: {data} (--prune-data deletes it)"));
+    }
+    if !rules.prune {
+        return keep("kept: --no-prune".to_string());
+    }
+    (Action::Prune, None)
+}
+
+/// What data deleting this object would destroy, if any.
+fn holds_data(key: &ObjectKey, live: Option<&Value>) -> Option<&'static str> {
+    match key.kind.as_str() {
+        "Namespace" => Some("a namespace takes everything in it"),
+        "PersistentVolumeClaim" => Some("a volume claim holds data"),
+        "StatefulSet"
+            if live
+                .and_then(|l| l.pointer("/spec/volumeClaimTemplates"))
+                .and_then(Value::as_array)
+                .is_some_and(|t| !t.is_empty()) =>
+        {
+            Some("a StatefulSet with volumes")
+        }
+        _ => None,
+    }
 }
 
 /// Dry-run apply every Configure candidate; those the server would store
@@ -113,19 +216,34 @@ impl Plan {
         self.changes.iter().filter(|c| c.action == action).count()
     }
 
+    /// Nothing to write. Kept objects do not count: keeping is the decision.
     pub fn in_sync(&self) -> bool {
-        self.changes.iter().all(|c| c.action == Action::Unchanged)
+        self.changes
+            .iter()
+            .all(|c| matches!(c.action, Action::Unchanged | Action::Keep))
     }
 
-    /// `2 to change, 1 to create, 1 to prune, 14 unchanged`
+    /// The objects sync refuses to take over.
+    pub fn foreign(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.action == Action::Foreign)
+    }
+
+    /// `2 to change, 1 to create, 1 to prune, 14 unchanged` (+ kept, not ours).
     pub fn summary(&self) -> String {
-        format!(
+        let mut text = format!(
             "{} to change, {} to create, {} to prune, {} unchanged",
             self.count(Action::Configure),
             self.count(Action::Create),
             self.count(Action::Prune),
             self.count(Action::Unchanged)
-        )
+        );
+        for (action, what) in [(Action::Keep, "kept"), (Action::Foreign, "not ours")] {
+            let n = self.count(action);
+            if n > 0 {
+                text.push_str(&format!(", {n} {what}"));
+            }
+        }
+        text
     }
 }
 
@@ -134,48 +252,122 @@ mod tests {
     use super::*;
     use crate::gitops::inventory::Inventory;
     use serde_json::json;
-    use std::collections::{BTreeSet, HashMap};
+    use std::collections::HashMap;
 
-    fn key(kind: &str, name: &str) -> ObjectKey {
-        let group = if kind == "Deployment" { "apps" } else { "" };
+    fn key(kind: &str, namespace: &str, name: &str) -> ObjectKey {
+        let group = if matches!(kind, "Deployment" | "StatefulSet") {
+            "apps"
+        } else {
+            ""
+        };
         ObjectKey {
             group: group.into(),
             kind: kind.into(),
-            namespace: "micro".into(),
+            namespace: namespace.into(),
             name: name.into(),
         }
     }
 
-    #[test]
-    fn prune_needs_both_the_inventory_and_our_label() {
-        let ours = key("Deployment", "gone");
-        let unlabelled = key("Deployment", "relabelled-by-hand");
-        let stranger = key("ConfigMap", "impostor");
-        let objects: HashMap<ObjectKey, Value> = [&ours, &unlabelled, &stranger]
+    fn live_with(members: &[&ObjectKey], others: &[&ObjectKey], inventory: &[&ObjectKey]) -> Live {
+        let objects: HashMap<ObjectKey, Value> = members
             .iter()
-            .map(|k| ((*k).clone(), json!({})))
+            .chain(others)
+            .map(|k| {
+                (
+                    (*k).clone(),
+                    json!({"spec": {"volumeClaimTemplates": [{}]}}),
+                )
+            })
             .collect();
-        let mut live = Live {
+        Live {
             objects,
-            labelled: [ours.clone(), stranger.clone()].into_iter().collect(),
+            members: members.iter().map(|k| (*k).clone()).collect(),
             inventory: Some(Inventory {
-                objects: [ours.clone(), unlabelled.clone()]
-                    .into_iter()
-                    .collect::<BTreeSet<_>>(),
-                commit: None,
+                objects: inventory.iter().map(|k| (*k).clone()).collect(),
+                ..Inventory::default()
             }),
-        };
-        let plan = build(&[], &mut live);
-        let pruned: Vec<&ObjectKey> = plan
-            .changes
+            elsewhere: Vec::new(),
+        }
+    }
+
+    fn actions(plan: &Plan) -> Vec<(String, Action)> {
+        plan.changes
             .iter()
-            .filter(|c| c.action == Action::Prune)
-            .map(|c| &c.key)
-            .collect();
-        assert_eq!(pruned, [&ours]);
+            .map(|c| (c.key.name.clone(), c.action))
+            .collect()
+    }
+
+    const ALL: Rules = Rules {
+        prune: true,
+        prune_data: false,
+        adopt: false,
+    };
+
+    #[test]
+    fn the_default_rules_are_syncs_without_flags() {
+        let rules = Rules::default();
+        assert!(rules.prune && !rules.prune_data && !rules.adopt);
+    }
+
+    fn micro() -> BTreeSet<String> {
+        BTreeSet::from(["micro".to_string()])
+    }
+
+    #[test]
+    fn prune_needs_the_inventory_the_label_and_a_declared_namespace() {
+        let ours = key("Deployment", "micro", "gone");
+        let unlabelled = key("Deployment", "micro", "relabelled-by-hand");
+        let stranger = key("ConfigMap", "micro", "impostor");
+        let elsewhere = key("ConfigMap", "kube-system", "listed-elsewhere");
+        let mut live = live_with(
+            &[&ours, &stranger, &elsewhere],
+            &[&unlabelled],
+            &[&ours, &unlabelled, &elsewhere],
+        );
+        let plan = build(&[], &mut live, &micro(), ALL);
+        assert_eq!(
+            actions(&plan),
+            [
+                ("gone".to_string(), Action::Prune),
+                ("listed-elsewhere".to_string(), Action::Keep)
+            ]
+        );
         assert_eq!(
             plan.summary(),
-            "0 to change, 0 to create, 1 to prune, 0 unchanged"
+            "0 to change, 0 to create, 1 to prune, 0 unchanged, 1 kept"
         );
+    }
+
+    #[test]
+    fn data_is_kept_unless_prune_data_and_everything_is_kept_under_no_prune() {
+        let ns = key("Namespace", "", "micro");
+        let pvc = key("PersistentVolumeClaim", "micro", "data-postgres-0");
+        let sts = key("StatefulSet", "micro", "postgres");
+        let cm = key("ConfigMap", "micro", "settings");
+        let all = [&ns, &pvc, &sts, &cm];
+        let plan = build(&[], &mut live_with(&all, &[], &all), &micro(), ALL);
+        let kept: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Keep)
+            .map(|c| c.key.name.clone())
+            .collect();
+        assert_eq!(kept, ["postgres", "data-postgres-0", "micro"]);
+        assert_eq!(plan.count(Action::Prune), 1);
+
+        let data = Rules {
+            prune_data: true,
+            ..ALL
+        };
+        let plan = build(&[], &mut live_with(&all, &[], &all), &micro(), data);
+        assert_eq!(plan.count(Action::Prune), 4);
+
+        let none = Rules {
+            prune: false,
+            ..ALL
+        };
+        let plan = build(&[], &mut live_with(&all, &[], &all), &micro(), none);
+        assert_eq!(plan.count(Action::Keep), 4);
+        assert!(plan.in_sync(), "kept objects need no write");
     }
 }

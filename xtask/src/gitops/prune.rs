@@ -1,9 +1,9 @@
 //! Deleting objects sync created earlier that are gone from git, in reverse
 //! dependency order (Deployments before the Services and ConfigMaps they use).
 
+use super::cluster::CONCURRENCY;
 use super::cluster::{Cluster, is_not_found};
 use super::kinds::ObjectKey;
-use super::live::CONCURRENCY;
 use anyhow::Result;
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{DeleteParams, PropagationPolicy};

@@ -3,9 +3,13 @@
 use super::kinds::ObjectKey;
 use super::normalize::{mask_secrets, strip};
 use super::plan::{Action, Change, Plan};
+use super::source::Desired;
+use super::sync::Outcome;
+use anyhow::Result;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::IsTerminal;
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -35,10 +39,16 @@ pub struct ObjectLine {
     pub namespace: String,
     pub name: String,
     pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
-pub fn past_tense(action: Action, dry_run: bool) -> &'static str {
-    match (action, dry_run) {
+/// What happened to one change: `created`, `kept`, `not applied`, ...
+pub fn past_tense(change: &Change, dry_run: bool) -> &'static str {
+    if !change.done {
+        return "not applied";
+    }
+    match (change.action, dry_run) {
         (Action::Create, false) => "created",
         (Action::Configure, false) => "configured",
         (Action::Prune, false) => "pruned",
@@ -46,6 +56,8 @@ pub fn past_tense(action: Action, dry_run: bool) -> &'static str {
         (Action::Configure, true) => "configured (dry run)",
         (Action::Prune, true) => "pruned (dry run)",
         (Action::Unchanged, _) => "unchanged",
+        (Action::Keep, _) => "kept",
+        (Action::Foreign, _) => "not ours",
     }
 }
 
@@ -56,20 +68,104 @@ pub fn lines(plan: &Plan, dry_run: bool) -> Vec<ObjectLine> {
             kind: c.key.kind.clone(),
             namespace: c.key.namespace.clone(),
             name: c.key.name.clone(),
-            action: past_tense(c.action, dry_run),
+            action: past_tense(c, dry_run),
+            reason: c.reason.clone(),
         })
         .collect()
 }
 
-/// `3 created, 1 configured, 14 unchanged, 1 pruned`
+/// `3 created, 1 configured, 14 unchanged, 1 pruned` (+ kept, not applied).
 pub fn sync_summary(plan: &Plan) -> String {
-    format!(
+    let done = |action: Action| {
+        plan.changes
+            .iter()
+            .filter(|c| c.action == action && c.done)
+            .count()
+    };
+    let mut text = format!(
         "{} created, {} configured, {} unchanged, {} pruned",
-        plan.count(Action::Create),
-        plan.count(Action::Configure),
-        plan.count(Action::Unchanged),
-        plan.count(Action::Prune)
-    )
+        done(Action::Create),
+        done(Action::Configure),
+        done(Action::Unchanged),
+        done(Action::Prune)
+    );
+    let kept = done(Action::Keep);
+    if kept > 0 {
+        text.push_str(&format!(", {kept} kept"));
+    }
+    let not_applied = plan.changes.iter().filter(|c| !c.done).count();
+    if not_applied > 0 {
+        text.push_str(&format!(", {not_applied} not applied"));
+    }
+    text
+}
+
+/// The change set of a sync, for people or machines.
+pub fn print_sync(
+    desired: &Desired,
+    context: &str,
+    outcome: &Outcome,
+    dry_run: bool,
+    took: Duration,
+    output: Output,
+) -> Result<()> {
+    let plan = &outcome.plan;
+    match output {
+        Output::Json => {
+            let done = |action: Action| {
+                plan.changes
+                    .iter()
+                    .filter(|c| c.action == action && c.done)
+                    .count()
+            };
+            let doc = json!({
+                "env": desired.env.name, "context": context, "commit": desired.commit,
+                "dryRun": dry_run, "objects": lines(plan, dry_run),
+                "summary": {
+                    "created": done(Action::Create), "configured": done(Action::Configure),
+                    "unchanged": done(Action::Unchanged), "pruned": done(Action::Prune),
+                    "kept": done(Action::Keep), "notApplied": plan.changes.iter().filter(|c| !c.done).count(),
+                },
+                "leftBehind": outcome.left_behind,
+                "durationMs": took.as_millis() as u64, "error": outcome.rollout_error,
+            });
+            println!("{}", serde_json::to_string(&doc)?);
+        }
+        Output::Text => {
+            let mut rows = vec![vec![
+                "KIND".to_string(),
+                "NAME".to_string(),
+                "RESULT".to_string(),
+            ]];
+            for line in lines(plan, dry_run) {
+                let result = match line.reason {
+                    Some(reason) if line.action == "kept" => reason,
+                    _ => line.action.to_string(),
+                };
+                rows.push(vec![line.kind, line.name, result]);
+            }
+            print!("{}", table(&rows));
+            for namespace in &outcome.left_behind {
+                println!(
+                    "left namespace `{namespace}` as it is: its objects are no longer tracked and never pruned"
+                );
+            }
+            let verb = if outcome.rollout_error.is_some() {
+                "did not finish syncing"
+            } else {
+                "synced"
+            };
+            println!(
+                "{}{verb} {} to context `{}`: {} ({:.2}s)",
+                if dry_run { "(dry run) " } else { "" },
+                short(&desired.commit),
+                context,
+                sync_summary(plan),
+                took.as_secs_f64()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// An aligned table; the first row is the header.

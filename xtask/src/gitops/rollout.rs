@@ -3,18 +3,17 @@
 //! Rolled out = the controller has seen the latest spec (observedGeneration ≥
 //! generation) and updated == available (ready for StatefulSets) == desired
 //! replicas, with no old replicas left. A Deployment whose Progressing
-//! condition says ProgressDeadlineExceeded has failed and is not waited for.
+//! condition says ProgressDeadlineExceeded (for the observed spec) has failed
+//! and is not waited for.
 
-use super::cluster::Cluster;
-use super::inventory::MANAGED_BY;
+use super::cluster::{CONCURRENCY, Cluster};
 use super::kinds::ObjectKey;
-use super::live::CONCURRENCY;
 use anyhow::{Result, bail};
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::ListParams;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,8 +46,20 @@ fn condition<'a>(v: &'a Value, kind: &str) -> Option<&'a Value> {
 }
 
 /// Health of a live Deployment or StatefulSet.
+///
+/// Nothing in `status` counts before the controller has observed the current
+/// spec (observedGeneration ≥ generation), as `kubectl rollout status` and
+/// kstatus read it: right after a new spec is applied, the old status (even a
+/// ProgressDeadlineExceeded of the previous spec) describes the old one.
 pub fn health(live: &Value) -> Health {
     let kind = live.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let generation = int(live, "/metadata/generation").unwrap_or(0);
+    let observed = int(live, "/status/observedGeneration").unwrap_or(0);
+    if observed < generation {
+        return Health::Progressing(format!(
+            "waiting for the controller to observe generation {generation} (observed {observed})"
+        ));
+    }
     if let Some(progressing) = condition(live, "Progressing")
         && progressing.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded")
     {
@@ -57,11 +68,6 @@ pub fn health(live: &Value) -> Health {
             .and_then(Value::as_str)
             .unwrap_or("progress deadline exceeded");
         return Health::Failed(format!("ProgressDeadlineExceeded: {message}"));
-    }
-    let generation = int(live, "/metadata/generation").unwrap_or(0);
-    let observed = int(live, "/status/observedGeneration").unwrap_or(0);
-    if observed < generation {
-        return Health::Progressing("waiting for the controller to observe the new spec".into());
     }
     let desired = int(live, "/spec/replicas").unwrap_or(1);
     let updated = int(live, "/status/updatedReplicas").unwrap_or(0);
@@ -93,117 +99,144 @@ pub fn health(live: &Value) -> Health {
     Health::Ready
 }
 
-/// Wait until every object in `keys` is rolled out; fail naming the object
-/// and its condition on a failed rollout or at the timeout.
-pub async fn wait(cluster: &Cluster, keys: &[ObjectKey], timeout: Duration) -> Result<()> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let bar = indicatif::ProgressBar::new(keys.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} rollout {pos}/{len} ready {wide_msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let started = Instant::now();
-    let mut pending: Vec<ObjectKey> = keys.to_vec();
-    let mut pause = Duration::from_millis(100);
-    loop {
-        let states = read_states(cluster, &pending).await?;
-        if let Some((key, Health::Failed(message))) =
-            states.iter().find(|(_, h)| matches!(h, Health::Failed(_)))
-        {
-            bar.finish_and_clear();
-            bail!("rollout of {key} failed: {message}");
-        }
-        pending = states
-            .iter()
-            .filter(|(_, h)| *h != Health::Ready)
-            .map(|(k, _)| k.clone())
-            .collect();
-        pending.sort();
-        bar.set_position((keys.len() - pending.len()) as u64);
-        if let Some(first) = pending.first() {
-            bar.set_message(format!(
-                "waiting for {first}{}",
-                if pending.len() > 1 { " …" } else { "" }
-            ));
-        }
-        if pending.is_empty() {
-            bar.finish_and_clear();
-            return Ok(());
-        }
-        if started.elapsed() >= timeout {
-            bar.finish_and_clear();
-            let stuck: Vec<String> = states
-                .iter()
-                .filter(|(_, h)| *h != Health::Ready)
-                .map(|(k, h)| format!("{k} ({h})"))
-                .collect();
-            bail!(
-                "rollout not finished after {}s: {}",
-                timeout.as_secs(),
-                stuck.join(", ")
-            );
-        }
-        tokio::time::sleep(pause.min(timeout.saturating_sub(started.elapsed()))).await;
-        pause = (pause * 2).min(Duration::from_secs(1));
-    }
+/// Waiting for rollouts of one owner's workloads.
+pub struct Waiter<'a> {
+    pub cluster: &'a Cluster,
+    /// Selects the owner's members (one LIST per kind when many are pending).
+    pub selector: String,
+    pub timeout: Duration,
 }
 
-/// Health of each of `keys`: one LIST per kind and namespace when many are
-/// pending (a first sync of many Deployments), a GET each when few.
-async fn read_states(cluster: &Cluster, keys: &[ObjectKey]) -> Result<Vec<(ObjectKey, Health)>> {
-    let mut groups: BTreeMap<(&str, &str), Vec<&ObjectKey>> = BTreeMap::new();
-    for key in keys {
-        groups
-            .entry((key.kind.as_str(), key.namespace.as_str()))
-            .or_default()
-            .push(key);
-    }
-    let mut states = Vec::with_capacity(keys.len());
-    let mut singles: Vec<&ObjectKey> = Vec::new();
-    for ((kind, namespace), group) in groups {
-        if group.len() < LIST_FROM {
-            singles.extend(group);
-            continue;
+impl Waiter<'_> {
+    /// Wait until every object in `keys` is rolled out; fail naming the
+    /// object and its condition on a failed rollout or at the timeout.
+    /// `known` holds health already read (objects this sync did not write):
+    /// those are not read again unless they are not ready yet.
+    pub async fn wait(&self, keys: &[ObjectKey], known: &HashMap<ObjectKey, Health>) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
         }
-        let info = group[0].info().expect("rollout kinds are known");
-        let listed = cluster
-            .api(info, namespace)
-            .list(&ListParams::default().labels(MANAGED_BY))
-            .await
-            .map_err(|e| cluster.explain(&format!("listing {}", info.plural), e))?;
-        let mut by_name: BTreeMap<String, Value> = BTreeMap::new();
-        for item in listed.items {
-            let name = item.metadata.name.clone().unwrap_or_default();
-            let mut value = serde_json::to_value(item)?;
-            value["kind"] = Value::String(kind.to_string());
-            by_name.insert(name, value);
-        }
-        for key in group {
-            match by_name.get(&key.name) {
-                Some(value) => states.push((key.clone(), health(value))),
-                None => singles.push(key),
+        let bar = indicatif::ProgressBar::new(keys.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} rollout {pos}/{len} ready {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let started = Instant::now();
+        let (mut states, mut pending): (Vec<(ObjectKey, Health)>, Vec<ObjectKey>) =
+            (Vec::new(), Vec::new());
+        for key in keys {
+            match known.get(key) {
+                Some(Health::Ready) => states.push((key.clone(), Health::Ready)),
+                _ => pending.push(key.clone()),
             }
         }
+        let mut pause = Duration::from_millis(100);
+        loop {
+            states.retain(|(_, h)| *h == Health::Ready);
+            states.extend(self.read_states(&pending).await?);
+            if let Some((key, Health::Failed(message))) =
+                states.iter().find(|(_, h)| matches!(h, Health::Failed(_)))
+            {
+                bar.finish_and_clear();
+                bail!("rollout of {key} failed: {message}");
+            }
+            pending = states
+                .iter()
+                .filter(|(_, h)| *h != Health::Ready)
+                .map(|(k, _)| k.clone())
+                .collect();
+            pending.sort();
+            bar.set_position((keys.len() - pending.len()) as u64);
+            if let Some(first) = pending.first() {
+                bar.set_message(format!(
+                    "waiting for {first}{}",
+                    if pending.len() > 1 { " …" } else { "" }
+                ));
+            }
+            if pending.is_empty() {
+                bar.finish_and_clear();
+                return Ok(());
+            }
+            if started.elapsed() >= self.timeout {
+                bar.finish_and_clear();
+                let stuck: Vec<String> = states
+                    .iter()
+                    .filter(|(_, h)| *h != Health::Ready)
+                    .map(|(k, h)| format!("{k} ({h})"))
+                    .collect();
+                bail!(
+                    "rollout not finished after {}s: {}",
+                    self.timeout.as_secs(),
+                    stuck.join(", ")
+                );
+            }
+            tokio::time::sleep(pause.min(self.timeout.saturating_sub(started.elapsed()))).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
     }
-    let read: Vec<(ObjectKey, Health)> = stream::iter(singles)
-        .map(|key| async move {
-            let kind = key.info().expect("rollout kinds are known");
-            let live = cluster
-                .api(kind, &key.namespace)
-                .get(&key.name)
+
+    /// Health of each of `keys`: one LIST per kind and namespace when many
+    /// are pending (a first sync of many Deployments), a GET each when few.
+    async fn read_states(&self, keys: &[ObjectKey]) -> Result<Vec<(ObjectKey, Health)>> {
+        let cluster = self.cluster;
+        let mut groups: BTreeMap<(&str, &str), Vec<&ObjectKey>> = BTreeMap::new();
+        for key in keys {
+            groups
+                .entry((key.kind.as_str(), key.namespace.as_str()))
+                .or_default()
+                .push(key);
+        }
+        let mut states = Vec::with_capacity(keys.len());
+        let mut singles: Vec<&ObjectKey> = Vec::new();
+        for ((kind, namespace), group) in groups {
+            if group.len() < LIST_FROM {
+                singles.extend(group);
+                continue;
+            }
+            let info = group[0].info().expect("rollout kinds are known");
+            let listed = cluster
+                .list_values(
+                    info,
+                    namespace,
+                    &ListParams::default().labels(&self.selector),
+                )
                 .await
-                .map_err(|e| cluster.explain(&format!("reading {key}"), e))?;
-            let mut value = serde_json::to_value(live)?;
-            value["kind"] = Value::String(key.kind.clone());
-            anyhow::Ok((key.clone(), health(&value)))
-        })
-        .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await?;
-    states.extend(read);
-    Ok(states)
+                .map_err(|e| cluster.explain(&format!("listing {}", info.plural), e))?;
+            let mut by_name: BTreeMap<String, Value> = BTreeMap::new();
+            for mut value in listed {
+                let name = value
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                value["kind"] = Value::String(kind.to_string());
+                by_name.insert(name, value);
+            }
+            for key in group {
+                match by_name.get(&key.name) {
+                    Some(value) => states.push((key.clone(), health(value))),
+                    None => singles.push(key),
+                }
+            }
+        }
+        let read: Vec<(ObjectKey, Health)> = stream::iter(singles)
+            .map(|key| async move {
+                let kind = key.info().expect("rollout kinds are known");
+                let mut value = cluster
+                    .get_value(kind, &key.namespace, &key.name)
+                    .await
+                    .map_err(|e| cluster.explain(&format!("reading {key}"), e))?;
+                value["kind"] = Value::String(key.kind.clone());
+                anyhow::Ok((key.clone(), health(&value)))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        states.extend(read);
+        Ok(states)
+    }
 }
 
 /// From this many pending objects of one kind on, one LIST replaces the GETs.
@@ -226,6 +259,14 @@ mod tests {
             "status": {"observedGeneration": 1, "conditions": [{"type": "Progressing", "status": "False",
               "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"a-1\" has timed out progressing."}]}});
         assert!(matches!(health(&failed), Health::Failed(m) if m.contains("timed out")));
+        // A new spec not yet observed: the old failure says nothing about it.
+        let mut rolled_back = failed.clone();
+        rolled_back["metadata"]["generation"] = json!(2);
+        assert!(
+            matches!(health(&rolled_back), Health::Progressing(m) if m.contains("observe generation 2")),
+            "{:?}",
+            health(&rolled_back)
+        );
         let sts = json!({"kind": "StatefulSet", "metadata": {"generation": 1}, "spec": {"replicas": 1},
             "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 0}});
         assert!(matches!(health(&sts), Health::Progressing(_)));

@@ -1,16 +1,21 @@
 //! Desired state: the manifests of one environment as committed in git.
 //!
 //! Read from a commit (HEAD or `--rev`), never from the working tree, so that
-//! what is deployed is always something a reviewer could have seen. Uncommitted
-//! edits under the manifests folder are reported and ignored.
+//! what is deployed is always something a reviewer could have seen. env.yaml
+//! comes from the same commit as the manifests: a rollback uses the namespace
+//! it was deployed with. Uncommitted edits are reported and ignored.
 
 use super::kinds::{self, KindInfo, ObjectKey};
+use super::{validate, yaml};
+use crate::environment::Environment;
+use crate::ownership::{APPLYSET_PART_OF, Owner};
 use anyhow::{Context, Result, anyhow, bail};
-use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// One object to apply, as written in git (namespace filled in).
+/// One object to apply, as written in git (namespace filled in, the owner's
+/// ApplySet label added).
 #[derive(Debug, Clone)]
 pub struct DesiredObject {
     pub key: ObjectKey,
@@ -24,9 +29,31 @@ pub struct DesiredObject {
 pub struct Desired {
     /// Full commit id the objects were read from.
     pub commit: String,
+    /// env.yaml as committed in that same commit.
+    pub env: Environment,
     pub objects: Vec<DesiredObject>,
-    /// Working-tree paths under the manifests folder that differ from HEAD.
+    /// Working-tree paths of the environment (env.yaml, manifests) that differ from HEAD.
     pub uncommitted: Vec<String>,
+}
+
+impl Desired {
+    /// Who owns these objects: this environment in the namespace its env.yaml names.
+    pub fn owner(&self) -> Owner {
+        Owner::new(&self.env.name, &self.env.namespace)
+    }
+
+    /// The namespaces this commit declares: the environment's, and every
+    /// namespace an object names. Prune never reaches outside them.
+    pub fn namespaces(&self) -> BTreeSet<String> {
+        let mut namespaces: BTreeSet<String> = self
+            .objects
+            .iter()
+            .filter(|o| o.kind.namespaced)
+            .map(|o| o.key.namespace.clone())
+            .collect();
+        namespaces.insert(self.env.namespace.clone());
+        namespaces
+    }
 }
 
 pub fn manifests_dir(env: &str) -> String {
@@ -55,17 +82,45 @@ fn peel<'r>(repo: &'r git2::Repository, rev: Option<&str>) -> Result<git2::Commi
         .map_err(|e| anyhow!("`{spec}` is not a commit: {}", e.message()))
 }
 
-/// Read every object under `environments/<env>/manifests/` at `rev`.
-pub fn read(
-    repo_root: &Path,
-    env: &str,
-    default_namespace: &str,
-    rev: Option<&str>,
-) -> Result<Desired> {
+/// env.yaml of environment `env` as committed at `rev` (default HEAD).
+pub fn environment_at(repo_root: &Path, env: &str, rev: Option<&str>) -> Result<Environment> {
     let repo = open(repo_root)?;
     let commit = peel(&repo, rev)?;
+    read_environment(&repo, &commit, env)
+}
+
+fn read_environment(
+    repo: &git2::Repository,
+    commit: &git2::Commit,
+    env: &str,
+) -> Result<Environment> {
+    let file = Environment::file_of(env);
+    let id = commit.id().to_string();
+    let short = super::report::short(&id);
+    let entry = commit.tree()?.get_path(&file).map_err(|_| {
+        anyhow!(
+            "commit {short} has no {}: no environment `{env}` there (sync reads env.yaml from the commit it deploys)",
+            file.display()
+        )
+    })?;
+    let blob = entry
+        .to_object(repo)?
+        .peel_to_blob()
+        .with_context(|| format!("{} in commit {short} is not a file", file.display()))?;
+    let text = std::str::from_utf8(blob.content())
+        .with_context(|| format!("{} in commit {short} is not UTF-8", file.display()))?;
+    Environment::parse(env, text).with_context(|| format!("in commit {short}"))
+}
+
+/// Read environment `env` at `rev`: its env.yaml and every object under
+/// `environments/<env>/manifests/`, both from that one commit.
+pub fn read(repo_root: &Path, env: &str, rev: Option<&str>) -> Result<Desired> {
+    let repo = open(repo_root)?;
+    let commit = peel(&repo, rev)?;
+    let environment = read_environment(&repo, &commit, env)?;
     let dir = manifests_dir(env);
-    let short = &commit.id().to_string()[..7];
+    let id = commit.id().to_string();
+    let short = super::report::short(&id);
     let tree = commit.tree()?;
     let entry = tree.get_path(Path::new(&dir)).map_err(|_| {
         anyhow!("commit {short} has no {dir}/: render and commit the manifests first (`cargo xtask release --env {env}`)")
@@ -88,8 +143,9 @@ pub fn read(
             .with_context(|| format!("{path} is not a file"))?;
         files.push((path, blob.content().to_vec()));
     }
+    let owner = Owner::new(env, &environment.namespace);
     let mut objects = Vec::new();
-    for parsed in parse_files(&files, default_namespace) {
+    for parsed in parse_files(&files, &owner) {
         objects.extend(parsed?);
     }
     objects.sort_by(|a, b| a.key.order().cmp(&b.key.order()));
@@ -103,9 +159,14 @@ pub fn read(
             );
         }
     }
-    let uncommitted = uncommitted_changes(&repo, &dir)?;
+    let mut uncommitted = uncommitted_changes(&repo, &dir)?;
+    uncommitted.extend(uncommitted_changes(
+        &repo,
+        &environment.file.to_string_lossy(),
+    )?);
     Ok(Desired {
         commit: commit.id().to_string(),
+        env: environment,
         objects,
         uncommitted,
     })
@@ -116,13 +177,10 @@ const PARSE_THREADS: usize = 4;
 
 /// Parse `(path, bytes)` files on up to [`PARSE_THREADS`] threads; one
 /// result per file, in the order given.
-fn parse_files(
-    files: &[(String, Vec<u8>)],
-    default_namespace: &str,
-) -> Vec<Result<Vec<DesiredObject>>> {
+fn parse_files(files: &[(String, Vec<u8>)], owner: &Owner) -> Vec<Result<Vec<DesiredObject>>> {
     let parse = |(path, bytes): &(String, Vec<u8>)| {
         let text = std::str::from_utf8(bytes).with_context(|| format!("{path} is not UTF-8"))?;
-        parse_file(path, text, default_namespace)
+        parse_file(path, text, owner)
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
@@ -144,57 +202,58 @@ fn parse_files(
     })
 }
 
-/// Parse one manifest file (one or more YAML documents).
-pub fn parse_file(path: &str, text: &str, default_namespace: &str) -> Result<Vec<DesiredObject>> {
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = Value::deserialize(doc).with_context(|| format!("{path}: not valid YAML"))?;
-        if value.is_null() {
-            continue;
-        }
-        out.push(to_object(path, value, default_namespace)?);
-    }
-    Ok(out)
+/// Parse one manifest file (one or more YAML documents) of `owner`'s environment.
+pub fn parse_file(path: &str, text: &str, owner: &Owner) -> Result<Vec<DesiredObject>> {
+    let documents = yaml::documents(text).with_context(|| format!("{path}: not valid YAML"))?;
+    documents
+        .into_iter()
+        .map(|value| to_object(value, owner).with_context(|| path.to_string()))
+        .map(|object| {
+            object.map(|o| DesiredObject {
+                file: path.to_string(),
+                ..o
+            })
+        })
+        .collect()
 }
 
-fn to_object(path: &str, mut value: Value, default_namespace: &str) -> Result<DesiredObject> {
-    let field = |v: &Value, name: &str| v.get(name).and_then(Value::as_str).map(str::to_string);
-    let api_version =
-        field(&value, "apiVersion").ok_or_else(|| anyhow!("{path}: no apiVersion"))?;
-    let kind_name = field(&value, "kind").ok_or_else(|| anyhow!("{path}: no kind"))?;
+fn to_object(mut value: Value, owner: &Owner) -> Result<DesiredObject> {
+    let field = |v: &Value, name: &str| match v.get(name) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        None => bail!("no {name}"),
+        Some(other) => bail!("{name} must be a string, not {other}"),
+    };
+    let api_version = field(&value, "apiVersion")?;
+    let kind_name = field(&value, "kind")?;
     let kind = kinds::lookup(&api_version, &kind_name).ok_or_else(|| {
         let known: Vec<String> = kinds::KINDS
             .iter()
             .map(|k| format!("{} {}", k.api_version(), k.kind))
             .collect();
         anyhow!(
-            "{path}: sync does not handle {api_version} {kind_name} (known: {})",
+            "sync does not handle {api_version} {kind_name} (known: {})",
             known.join(", ")
         )
     })?;
-    let metadata = value
-        .get_mut("metadata")
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| anyhow!("{path}: no metadata"))?;
-    let name = metadata
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("{path}: no metadata.name"))?;
-    let namespace = if kind.namespaced {
-        match metadata.get("namespace").and_then(Value::as_str) {
-            Some(ns) => ns.to_string(),
-            None => {
-                metadata.insert(
-                    "namespace".into(),
-                    Value::String(default_namespace.to_string()),
-                );
-                default_namespace.to_string()
-            }
+    if !value.get("metadata").is_some_and(Value::is_object) {
+        bail!("no metadata mapping");
+    }
+    let name = validate::metadata_string(&value, "name")?
+        .ok_or_else(|| anyhow!("no metadata.name"))?
+        .to_string();
+    let namespace = match (
+        kind.namespaced,
+        validate::metadata_string(&value, "namespace")?,
+    ) {
+        (false, _) => String::new(),
+        (true, Some(ns)) => ns.to_string(),
+        (true, None) => {
+            value["metadata"]["namespace"] = Value::String(owner.namespace.clone());
+            owner.namespace.clone()
         }
-    } else {
-        String::new()
     };
+    validate::check(kind, &value)?;
+    stamp_owner(&mut value, owner);
     let key = ObjectKey {
         group: kind.group.to_string(),
         kind: kind.kind.to_string(),
@@ -205,8 +264,18 @@ fn to_object(path: &str, mut value: Value, default_namespace: &str) -> Result<De
         key,
         kind,
         value,
-        file: path.to_string(),
+        file: String::new(),
     })
+}
+
+/// Add the owner's ApplySet label, as `kubectl apply --applyset` does: it is
+/// what lets prune tell this environment's objects from everyone else's.
+fn stamp_owner(value: &mut Value, owner: &Owner) {
+    let metadata = &mut value["metadata"];
+    if !metadata.get("labels").is_some_and(Value::is_object) {
+        metadata["labels"] = Value::Object(Default::default());
+    }
+    metadata["labels"][APPLYSET_PART_OF] = Value::String(owner.applyset_id());
 }
 
 /// Paths under `dir` whose working-tree content differs from HEAD (incl. untracked).
@@ -245,18 +314,28 @@ pub fn repo_root(flag: Option<&PathBuf>) -> PathBuf {
 mod tests {
     use super::*;
 
+    const DEPLOYMENT: &str = "# generated\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n";
+
+    fn owner() -> Owner {
+        Owner::new("minikube", "micro")
+    }
+
     #[test]
-    fn parse_fills_namespace_and_rejects_unknown_kinds() {
-        let text = "# generated\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec: {}\n";
-        let objects = parse_file("d.yaml", text, "micro").unwrap();
+    fn parse_fills_namespace_stamps_the_owner_and_rejects_unknown_kinds() {
+        let objects = parse_file("d.yaml", DEPLOYMENT, &owner()).unwrap();
         assert_eq!(objects.len(), 1);
         assert_eq!(objects[0].key.namespace, "micro");
+        assert_eq!(objects[0].file, "d.yaml");
         assert_eq!(objects[0].value["metadata"]["namespace"], "micro");
+        assert_eq!(
+            objects[0].value["metadata"]["labels"][APPLYSET_PART_OF],
+            owner().applyset_id()
+        );
 
         let ns = parse_file(
             "n.yaml",
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: micro\n",
-            "x",
+            &owner(),
         )
         .unwrap();
         assert_eq!(ns[0].key.namespace, "");
@@ -264,15 +343,35 @@ mod tests {
         let err = parse_file(
             "e.yaml",
             "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata:\n  name: a\n",
-            "m",
+            &owner(),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("e.yaml"), "{err}");
+        assert!(format!("{err:#}").contains("e.yaml"), "{err:#}");
         assert!(
-            parse_file("x.yaml", "kind: Service\n", "m")
-                .unwrap_err()
-                .to_string()
-                .contains("apiVersion")
+            format!(
+                "{:#}",
+                parse_file("x.yaml", "kind: Service\n", &owner()).unwrap_err()
+            )
+            .contains("apiVersion")
+        );
+    }
+
+    #[test]
+    fn bad_identity_fields_and_duplicate_keys_name_the_file_and_field() {
+        let error = |text: &str| format!("{:#}", parse_file("f.yaml", text, &owner()).unwrap_err());
+        let numeric_ns =
+            error("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: 5\n");
+        assert!(
+            numeric_ns.starts_with("f.yaml: metadata.namespace must be a string"),
+            "{numeric_ns}"
+        );
+        let slash = error("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a/b\n");
+        assert!(slash.contains("f.yaml: metadata.name `a/b`"), "{slash}");
+        let duplicate =
+            error("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: 1\n  k: 2\n");
+        assert!(
+            duplicate.contains("f.yaml: not valid YAML") && duplicate.contains("duplicate key `k`"),
+            "{duplicate}"
         );
     }
 
@@ -288,7 +387,7 @@ mod tests {
                 (format!("f{i}.yaml"), text.into_bytes())
             })
             .collect();
-        let results = parse_files(&files, "micro");
+        let results = parse_files(&files, &owner());
         assert_eq!(results.len(), files.len());
         for (i, result) in results.iter().enumerate() {
             match result {

@@ -3,11 +3,10 @@
 
 use super::cluster::Cluster;
 use super::live;
-use super::plan::{self, Action};
+use super::plan::{self, Action, Rules};
 use super::report::{self, Output, short};
 use super::rollout::{self, Health};
 use super::source::{self, Desired};
-use crate::environment::Environment;
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -26,13 +25,18 @@ struct Row {
 /// Exit 0 when everything is in sync and healthy, 1 otherwise.
 pub async fn status(
     cluster: &Cluster,
-    env: &Environment,
     repo: &Path,
     desired: &Desired,
     output: Output,
 ) -> Result<ExitCode> {
-    let mut live = live::fetch(cluster, &env.name, &env.namespace, &desired.objects).await?;
-    let mut plan = plan::build(&desired.objects, &mut live);
+    let env = &desired.env;
+    let mut live = live::fetch(cluster, desired).await?;
+    let mut plan = plan::build(
+        &desired.objects,
+        &mut live,
+        &desired.namespaces(),
+        Rules::default(),
+    );
     plan::confirm(cluster, &mut plan).await?;
     let mut rows: Vec<Row> = plan
         .changes
@@ -42,7 +46,8 @@ pub async fn status(
                 Action::Unchanged => "in sync",
                 Action::Configure => "drifted",
                 Action::Create => "missing",
-                Action::Prune => "extra",
+                Action::Prune | Action::Keep => "extra",
+                Action::Foreign => "not ours",
             };
             let health = match (&c.live, c.key.info()) {
                 (Some(l), Some(info)) if info.has_rollout() => Some(rollout::health(l)),
@@ -59,7 +64,7 @@ pub async fn status(
         .collect();
     // Labelled as ours but not in the inventory: never pruned, shown anyway.
     let wanted: std::collections::HashSet<_> = desired.objects.iter().map(|o| &o.key).collect();
-    for key in live.labelled.iter().filter(|k| !wanted.contains(k)) {
+    for key in live.members.iter().filter(|k| !wanted.contains(k)) {
         if plan.changes.iter().any(|c| &c.key == key) {
             continue;
         }

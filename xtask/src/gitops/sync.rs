@@ -1,172 +1,503 @@
 //! One sync: make the cluster match the desired objects of one commit.
 //!
-//! Order of writes (each skipped when it would change nothing):
-//! 1. Namespaces;
-//! 2. the inventory widened to old ∪ new;
-//! 3. the other stages in dependency order, StatefulSets ready before Deployments;
-//! 4. prune, in reverse order;
-//! 5. the inventory narrowed to new, with the commit;
-//! 6. wait for rollouts.
-//!
-//! `dry_run` takes exactly this path with `dryRun=All` on every write.
+//! [`sync`] holds the environment's lease and runs the named steps of
+//! [`Run`]: plan (read, decide, refuse what is unsafe), apply the namespaces,
+//! widen the inventory, apply the other stages (StatefulSets ready before
+//! Deployments), prune, narrow the inventory, wait for every rollout. Each
+//! write step is skipped when it would change nothing, so a no-op sync writes
+//! nothing. `dry_run` takes exactly this path with `dryRun=All` on every write
+//! (and no lease: it stores nothing).
 
 use super::apply;
 use super::cluster::Cluster;
 use super::inventory::Inventory;
 use super::kinds::{ObjectKey, STATEFULSET_STAGE};
-use super::live;
-use super::plan::{self, Action, Plan};
-use super::rollout;
+use super::lease::{self, NamespaceMissing};
+use super::live::{self, Live};
+use super::plan::{self, Action, Plan, Rules};
+use super::report::short;
+use super::rollout::{self, Health, Waiter};
 use super::source::{Desired, DesiredObject};
-use crate::environment::Environment;
+use crate::ownership::Owner;
 use anyhow::{Result, bail};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
     pub dry_run: bool,
-    pub prune: bool,
+    pub rules: Rules,
     pub allow_empty: bool,
+    /// Deploy into another namespace than the live inventory's.
+    pub allow_namespace_change: bool,
     pub wait: bool,
     pub timeout: Duration,
+    /// How long to wait for another sync of the environment to finish.
+    pub lock_timeout: Duration,
 }
 
 pub struct Outcome {
     pub plan: Plan,
-    /// Set when the objects were applied but a rollout failed or timed out.
+    /// Set when the objects were applied (or some of them) but a rollout
+    /// failed or timed out; the changes not made are not `done`.
     pub rollout_error: Option<String>,
+    /// Namespaces an earlier inventory of the environment was retired from
+    /// (`--allow-namespace-change`); their objects were left in place.
+    pub left_behind: Vec<String>,
 }
 
-pub async fn sync(
+/// Sync `desired` to `cluster`, one sync of the environment at a time.
+///
+/// Optimistic: the first plan is made without the lease. When it writes
+/// nothing (the common case of a watch), no lease is taken either, so a no-op
+/// sync stays free of writes. Otherwise the lease is taken and the plan made
+/// again under it, since another sync may have changed things meanwhile.
+pub async fn sync(cluster: &Cluster, desired: &Desired, options: &SyncOptions) -> Result<Outcome> {
+    let run = Run::plan(cluster, desired, options, None).await?;
+    if options.dry_run || !run.needs_writes() {
+        return run_steps(run).await;
+    }
+    let (held, created) = lock(cluster, desired, options).await?;
+    let result = async {
+        let mut run = Run::plan(cluster, desired, options, Some(&held)).await?;
+        run.created_by_lock(created);
+        run_steps(run).await
+    }
+    .await;
+    held.release().await;
+    result
+}
+
+async fn run_steps(mut run: Run<'_>) -> Result<Outcome> {
+    run.apply_namespaces().await?;
+    run.widen_inventory().await?;
+    if run.apply_stages().await? {
+        run.prune().await?;
+        run.narrow_inventory().await?;
+        run.retire_other_inventories().await?;
+        run.wait_rollouts().await;
+    }
+    Ok(run.finish())
+}
+
+/// Take the environment's lease. On a first sync the namespace the lease
+/// lives in may not exist yet: it is applied first, as the commit declares it
+/// (applying it twice is harmless), and its key returned.
+async fn lock(
     cluster: &Cluster,
-    env: &Environment,
     desired: &Desired,
     options: &SyncOptions,
-) -> Result<Outcome> {
-    let mut live = live::fetch(cluster, &env.name, &env.namespace, &desired.objects).await?;
-    let mut plan = plan::build(&desired.objects, &mut live);
-    if !options.prune {
-        plan.changes.retain(|c| c.action != Action::Prune);
+) -> Result<(lease::Held, Option<ObjectKey>)> {
+    let owner = desired.owner();
+    match lease::acquire(cluster, &owner, options.lock_timeout).await {
+        Ok(held) => Ok((held, None)),
+        Err(e) if e.is::<NamespaceMissing>() => {
+            let Some(namespace) = desired
+                .objects
+                .iter()
+                .find(|o| o.kind.kind == "Namespace" && o.key.name == owner.namespace)
+            else {
+                bail!(
+                    "namespace `{}` does not exist and commit {} does not create it (env.yaml's `namespace`)",
+                    owner.namespace,
+                    short(&desired.commit)
+                );
+            };
+            apply::apply_one(cluster, namespace, false).await?;
+            let held = lease::acquire(cluster, &owner, options.lock_timeout).await?;
+            Ok((held, Some(namespace.key.clone())))
+        }
+        Err(e) => Err(e),
     }
-    if desired.objects.is_empty() && plan.count(Action::Prune) > 0 && !options.allow_empty {
-        bail!(
-            "commit {} has no objects for `{}`: refusing to prune all {} objects (pass --allow-empty to do that)",
-            &desired.commit[..7],
-            env.name,
-            plan.count(Action::Prune)
+}
+
+/// The state of one sync as its steps advance.
+struct Run<'a> {
+    cluster: &'a Cluster,
+    desired: &'a Desired,
+    options: &'a SyncOptions,
+    lease: Option<&'a lease::Held>,
+    owner: Owner,
+    plan: Plan,
+    /// The inventory as stored now (read, then as last written).
+    stored: Inventory,
+    elsewhere: Vec<Inventory>,
+    /// Namespaces created by this (dry) run: nothing in them can be dry-run applied.
+    new_namespaces: BTreeSet<String>,
+    /// Health read with the live state, for workloads this sync does not write.
+    known: HashMap<ObjectKey, Health>,
+    /// StatefulSets found ready before Deployments were applied.
+    gated: Vec<ObjectKey>,
+    rollout_error: Option<String>,
+    left_behind: Vec<String>,
+}
+
+impl<'a> Run<'a> {
+    /// Read the live state, decide every change, and refuse what is unsafe
+    /// before anything is written.
+    async fn plan(
+        cluster: &'a Cluster,
+        desired: &'a Desired,
+        options: &'a SyncOptions,
+        lease: Option<&'a lease::Held>,
+    ) -> Result<Run<'a>> {
+        let owner = desired.owner();
+        let mut live = live::fetch(cluster, desired).await?;
+        refuse_namespace_change(desired, &live, options)?;
+        let mut plan = plan::build(
+            &desired.objects,
+            &mut live,
+            &desired.namespaces(),
+            options.rules,
         );
-    }
-    plan::confirm(cluster, &mut plan).await?;
-
-    let to_write: Vec<&DesiredObject> = plan
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Create | Action::Configure))
-        .filter_map(|c| c.desired.as_ref())
-        .collect();
-    // In a dry run a namespace that does not exist yet stays absent, so
-    // nothing inside it can be dry-run applied: those objects are only listed.
-    let new_namespaces: BTreeSet<&str> = if options.dry_run {
-        to_write
+        refuse_foreign(&plan)?;
+        refuse_empty(desired, &plan, options)?;
+        plan::confirm(cluster, &mut plan).await?;
+        for change in &mut plan.changes {
+            change.done = matches!(change.action, Action::Unchanged | Action::Keep);
+        }
+        let known = plan
+            .changes
             .iter()
-            .filter(|o| o.kind.kind == "Namespace")
-            .map(|o| o.key.name.as_str())
-            .collect()
-    } else {
-        BTreeSet::new()
-    };
-    let reachable = |o: &&DesiredObject| !new_namespaces.contains(o.key.namespace.as_str());
-
-    let namespaces: Vec<&DesiredObject> = to_write
-        .iter()
-        .copied()
-        .filter(|o| o.kind.stage == 0)
-        .collect();
-    apply::apply_all(cluster, &namespaces, options.dry_run).await?;
-
-    let old = live.inventory.clone().unwrap_or_default();
-    let new_keys: BTreeSet<ObjectKey> = desired.objects.iter().map(|o| o.key.clone()).collect();
-    let inventory_reachable = !new_namespaces.contains(env.namespace.as_str());
-    let mut stored = old.clone();
-    if !new_keys.is_subset(&old.objects) && inventory_reachable {
-        let widened = Inventory {
-            objects: old.objects.union(&new_keys).cloned().collect(),
-            commit: old.commit.clone(),
-        };
-        widened
-            .write(cluster, &env.name, &env.namespace, options.dry_run)
-            .await?;
-        stored = widened;
-    }
-
-    let progress = apply::progress_bar(to_write.len().saturating_sub(namespaces.len()), "applying");
-    let mut waited: Vec<ObjectKey> = Vec::new();
-    let stages: BTreeSet<u8> = to_write
-        .iter()
-        .map(|o| o.kind.stage)
-        .filter(|s| *s > 0)
-        .collect();
-    for stage in stages {
-        let batch: Vec<&DesiredObject> = to_write
-            .iter()
-            .copied()
-            .filter(|o| o.kind.stage == stage)
-            .filter(reachable)
+            .filter(|c| {
+                c.action == Action::Unchanged && c.key.info().is_some_and(|k| k.has_rollout())
+            })
+            .filter_map(|c| Some((c.key.clone(), rollout::health(c.live.as_ref()?))))
             .collect();
-        apply::apply_counted(cluster, &batch, options.dry_run, &progress).await?;
-        if stage == STATEFULSET_STAGE && options.wait && !options.dry_run {
-            let keys: Vec<ObjectKey> = batch.iter().map(|o| o.key.clone()).collect();
-            if let Err(e) = rollout::wait(cluster, &keys, options.timeout).await {
-                progress.finish_and_clear();
-                return Ok(Outcome {
-                    plan,
-                    rollout_error: Some(crate::project::one_line(&e)),
-                });
+        let new_namespaces = if options.dry_run {
+            plan.changes
+                .iter()
+                .filter(|c| c.action == Action::Create && c.key.kind == "Namespace")
+                .map(|c| c.key.name.clone())
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let Live {
+            inventory,
+            elsewhere,
+            ..
+        } = live;
+        Ok(Run {
+            cluster,
+            desired,
+            options,
+            lease,
+            stored: inventory.unwrap_or_else(|| Inventory::empty(&owner)),
+            owner,
+            plan,
+            elsewhere,
+            new_namespaces,
+            known,
+            gated: Vec::new(),
+            rollout_error: None,
+            left_behind: Vec::new(),
+        })
+    }
+
+    /// Would the steps write anything (objects, prunes or the inventory)?
+    fn needs_writes(&self) -> bool {
+        let new_keys = self.desired_keys();
+        let objects_change = self
+            .plan
+            .changes
+            .iter()
+            .any(|c| !matches!(c.action, Action::Unchanged | Action::Keep));
+        let kept: BTreeSet<ObjectKey> = self
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Keep)
+            .map(|c| c.key.clone())
+            .collect();
+        let listed: BTreeSet<ObjectKey> = new_keys.union(&kept).cloned().collect();
+        objects_change
+            || !self.elsewhere.is_empty()
+            || listed != self.stored.objects
+            || self.stored.commit.as_deref() != Some(self.desired.commit.as_str())
+    }
+
+    /// The namespace [`lock`] had to create is reported as created by this sync.
+    fn created_by_lock(&mut self, key: Option<ObjectKey>) {
+        for change in &mut self.plan.changes {
+            if Some(&change.key) == key.as_ref() {
+                change.action = Action::Create;
+                change.done = true;
             }
-            waited = keys;
         }
     }
 
-    progress.finish_and_clear();
-    let prunes: Vec<ObjectKey> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Prune)
-        .map(|c| c.key.clone())
-        .collect();
-    super::prune::prune(cluster, &prunes, options.dry_run).await?;
-
-    // Keep an object in the inventory when pruning was skipped (--no-prune),
-    // so that a later sync still knows it created it.
-    let kept: BTreeSet<ObjectKey> = if options.prune {
-        BTreeSet::new()
-    } else {
-        stored.objects.clone()
-    };
-    let narrowed = Inventory {
-        objects: new_keys.union(&kept).cloned().collect(),
-        commit: Some(desired.commit.clone()),
-    };
-    if narrowed != stored && inventory_reachable {
-        narrowed
-            .write(cluster, &env.name, &env.namespace, options.dry_run)
-            .await?;
+    fn still_locked(&self) -> Result<()> {
+        self.lease.map_or(Ok(()), lease::Held::check)
     }
 
-    let mut rollout_error = None;
-    if options.wait && !options.dry_run {
-        let keys: Vec<ObjectKey> = to_write
+    /// The objects to write in `stage` (those reachable in a dry run).
+    fn to_write(&self, stage: impl Fn(u8) -> bool) -> Vec<&'a DesiredObject> {
+        let desired = self.desired;
+        desired
+            .objects
             .iter()
-            .filter(|o| o.kind.has_rollout() && !waited.contains(&o.key))
+            .filter(|o| stage(o.kind.stage))
+            .filter(|o| !self.new_namespaces.contains(&o.key.namespace))
+            .filter(|o| {
+                self.plan.changes.iter().any(|c| {
+                    c.key == o.key
+                        && !c.done
+                        && matches!(c.action, Action::Create | Action::Configure)
+                })
+            })
+            .collect()
+    }
+
+    fn mark_done(&mut self, keys: impl IntoIterator<Item = ObjectKey>) {
+        let keys: BTreeSet<ObjectKey> = keys.into_iter().collect();
+        for change in &mut self.plan.changes {
+            if keys.contains(&change.key) {
+                change.done = true;
+            }
+        }
+    }
+
+    async fn apply_namespaces(&mut self) -> Result<()> {
+        self.still_locked()?;
+        let namespaces = self.to_write(|stage| stage == 0);
+        apply::apply_all(self.cluster, &namespaces, self.options.dry_run).await?;
+        self.mark_done(namespaces.iter().map(|o| o.key.clone()));
+        // In a dry run, objects in a namespace that does not exist yet are only listed.
+        let listed_only: Vec<ObjectKey> = self
+            .desired
+            .objects
+            .iter()
+            .filter(|o| self.new_namespaces.contains(&o.key.namespace))
             .map(|o| o.key.clone())
             .collect();
-        if let Err(e) = rollout::wait(cluster, &keys, options.timeout).await {
-            rollout_error = Some(crate::project::one_line(&e));
+        self.mark_done(listed_only);
+        Ok(())
+    }
+
+    /// Can the inventory be written (its namespace exists, or this is no dry run)?
+    fn inventory_reachable(&self) -> bool {
+        !self.new_namespaces.contains(&self.owner.namespace)
+    }
+
+    /// Before anything is applied: the inventory lists old ∪ new, so a cut
+    /// sync never forgets an object it created.
+    async fn widen_inventory(&mut self) -> Result<()> {
+        let new_keys = self.desired_keys();
+        if new_keys.is_subset(&self.stored.objects) || !self.inventory_reachable() {
+            return Ok(());
+        }
+        self.still_locked()?;
+        self.stored.objects.extend(new_keys);
+        self.stored
+            .write(self.cluster, &self.owner, self.options.dry_run)
+            .await
+    }
+
+    fn desired_keys(&self) -> BTreeSet<ObjectKey> {
+        self.desired.objects.iter().map(|o| o.key.clone()).collect()
+    }
+
+    /// Apply stage by stage. Before the first stage after the StatefulSets,
+    /// every StatefulSet of the commit must be ready (changed or not): the
+    /// Deployments depend on them. Returns false when that gate failed; the
+    /// later stages are then not applied.
+    async fn apply_stages(&mut self) -> Result<bool> {
+        let total = self.to_write(|stage| stage > 0).len();
+        let progress = apply::progress_bar(total, "applying");
+        let stages: BTreeSet<u8> = self
+            .to_write(|stage| stage > 0)
+            .iter()
+            .map(|o| o.kind.stage)
+            .collect();
+        for stage in stages {
+            if stage > STATEFULSET_STAGE && !self.gate_statefulsets(&progress).await {
+                return Ok(false);
+            }
+            self.still_locked()?;
+            let batch = self.to_write(|s| s == stage);
+            apply::apply_counted(self.cluster, &batch, self.options.dry_run, &progress).await?;
+            self.mark_done(batch.iter().map(|o| o.key.clone()));
+        }
+        progress.finish_and_clear();
+        Ok(true)
+    }
+
+    /// Wait (once) until every StatefulSet of the commit is ready; false if
+    /// one failed or timed out (the error is kept for the outcome).
+    async fn gate_statefulsets(&mut self, progress: &indicatif::ProgressBar) -> bool {
+        if !self.options.wait || self.options.dry_run || !self.gated.is_empty() {
+            return true;
+        }
+        let statefulsets: Vec<ObjectKey> = self
+            .desired
+            .objects
+            .iter()
+            .filter(|o| o.kind.stage == STATEFULSET_STAGE)
+            .map(|o| o.key.clone())
+            .collect();
+        if statefulsets.is_empty() {
+            return true;
+        }
+        match self.waiter().wait(&statefulsets, &self.known).await {
+            Ok(()) => {
+                self.gated = statefulsets;
+                true
+            }
+            Err(e) => {
+                progress.finish_and_clear();
+                self.rollout_error = Some(format!(
+                    "{}; the Deployments and everything after them were not applied",
+                    crate::project::one_line(&e)
+                ));
+                false
+            }
         }
     }
-    Ok(Outcome {
-        plan,
-        rollout_error,
-    })
+
+    fn waiter(&self) -> Waiter<'a> {
+        Waiter {
+            cluster: self.cluster,
+            selector: self.owner.member_selector(),
+            timeout: self.options.timeout,
+        }
+    }
+
+    /// Delete what the plan prunes, in reverse stage order.
+    async fn prune(&mut self) -> Result<()> {
+        let prunes: Vec<ObjectKey> = self
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Prune)
+            .map(|c| c.key.clone())
+            .collect();
+        if prunes.is_empty() {
+            return Ok(());
+        }
+        self.still_locked()?;
+        super::prune::prune(self.cluster, &prunes, self.options.dry_run).await?;
+        self.mark_done(prunes);
+        Ok(())
+    }
+
+    /// After pruning: the inventory lists what is desired plus what was
+    /// kept, and records the commit.
+    async fn narrow_inventory(&mut self) -> Result<()> {
+        let kept = self
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Keep)
+            .map(|c| c.key.clone());
+        let objects: BTreeSet<ObjectKey> = self.desired_keys().into_iter().chain(kept).collect();
+        let commit = Some(self.desired.commit.clone());
+        if (objects == self.stored.objects && commit == self.stored.commit)
+            || !self.inventory_reachable()
+        {
+            return Ok(());
+        }
+        self.still_locked()?;
+        self.stored.objects = objects;
+        self.stored.commit = commit;
+        self.stored
+            .write(self.cluster, &self.owner, self.options.dry_run)
+            .await
+    }
+
+    /// With `--allow-namespace-change`: the environment's inventories in
+    /// other namespaces are deleted (only those ConfigMaps; their objects
+    /// stay, untracked, and are never pruned).
+    async fn retire_other_inventories(&mut self) -> Result<()> {
+        if self.options.dry_run {
+            return Ok(());
+        }
+        for old in std::mem::take(&mut self.elsewhere) {
+            self.still_locked()?;
+            old.delete(self.cluster, &self.owner.env).await?;
+            self.left_behind.push(old.namespace);
+        }
+        Ok(())
+    }
+
+    /// Wait for every Deployment and StatefulSet of the commit, not only the
+    /// ones written: a sync exits 0 only when the commit really runs.
+    async fn wait_rollouts(&mut self) {
+        if !self.options.wait || self.options.dry_run {
+            return;
+        }
+        let keys: Vec<ObjectKey> = self
+            .desired
+            .objects
+            .iter()
+            .filter(|o| o.kind.has_rollout() && !self.gated.contains(&o.key))
+            .map(|o| o.key.clone())
+            .collect();
+        if let Err(e) = self.waiter().wait(&keys, &self.known).await {
+            self.rollout_error = Some(crate::project::one_line(&e));
+        }
+    }
+
+    fn finish(self) -> Outcome {
+        Outcome {
+            plan: self.plan,
+            rollout_error: self.rollout_error,
+            left_behind: self.left_behind,
+        }
+    }
+}
+
+/// The environment's inventory lives in another namespace than the commit
+/// deploys to: refuse unless told (a rollback across a namespace change must
+/// not prune the namespace it came from).
+fn refuse_namespace_change(desired: &Desired, live: &Live, options: &SyncOptions) -> Result<()> {
+    let Some(old) = live.elsewhere.first() else {
+        return Ok(());
+    };
+    if options.allow_namespace_change {
+        return Ok(());
+    }
+    bail!(
+        "environment `{}` is deployed in namespace `{}` (inventory {}/ConfigMap/{}, commit {}) but commit {} deploys it to `{}`; \
+         nothing was changed. Pass --allow-namespace-change to deploy to `{}`: the objects in `{}` are then left in place, untracked and never pruned",
+        desired.env.name,
+        old.namespace,
+        old.namespace,
+        desired.owner().inventory_name(),
+        old.commit.as_deref().map_or("none", short),
+        short(&desired.commit),
+        desired.env.namespace,
+        desired.env.namespace,
+        old.namespace,
+    );
+}
+
+/// Objects that exist without our label: refuse before writing anything.
+fn refuse_foreign(plan: &Plan) -> Result<()> {
+    let foreign: Vec<String> = plan
+        .foreign()
+        .map(|c| super::report::label(&c.key))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} object(s) already exist without this environment's label and would be taken over: {}; \
+         nothing was changed. Pass --adopt to take them over (they are then pruned like any other when gone from git)",
+        foreign.len(),
+        foreign.join(", ")
+    );
+}
+
+/// A commit with no objects would prune everything: refuse unless told.
+fn refuse_empty(desired: &Desired, plan: &Plan, options: &SyncOptions) -> Result<()> {
+    let prunes = plan.count(Action::Prune);
+    if desired.objects.is_empty() && prunes > 0 && !options.allow_empty {
+        bail!(
+            "commit {} has no objects for `{}`: refusing to prune all {prunes} objects (pass --allow-empty to do that)",
+            short(&desired.commit),
+            desired.env.name,
+        );
+    }
+    Ok(())
 }

@@ -1,7 +1,9 @@
-//! `sync --watch`: a GitOps pull loop (the chapter's "Poll SCM" trigger).
+//! `sync --watch`: a GitOps reconcile loop (the chapter's "Poll SCM" trigger).
 //! Every interval, look at HEAD (or, with `--fetch`, fetch the upstream of
-//! the current branch with the git CLI); when it moved, sync that commit, and
-//! while the last sync of the current commit failed, sync it again.
+//! the current branch with the git CLI); sync the commit when it moved, when
+//! the last sync of it failed (again after a backoff that doubles up to the
+//! resync period), and every resync period anyway, which repairs drift: a
+//! resync that finds none costs one LIST per kind and writes nothing.
 //!
 //! SIGTERM or Ctrl-C stops the watch at once, whatever it is doing: a fetch
 //! is killed; a sync stops where it is (between two requests: each apply,
@@ -9,10 +11,177 @@
 //! widened before applying and narrowed only after pruning, so a cut sync is
 //! like a crashed one and the next sync completes it).
 
+use super::report::{self, Output, short};
+use super::{Session, SyncOptions};
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// One `sync --watch`.
+pub struct Watch<'a> {
+    pub session: &'a Session,
+    pub options: &'a SyncOptions,
+    pub interval: Duration,
+    pub resync: Duration,
+    pub fetch: bool,
+    pub output: Output,
+}
+
+/// The last sync the watch made.
+struct Attempt {
+    commit: String,
+    succeeded: bool,
+    at: Instant,
+    /// Failed syncs of this commit in a row.
+    failures: u32,
+}
+
+/// Why a commit is synced now.
+enum Due {
+    First,
+    NewCommit,
+    Retry(u32),
+    Resync,
+}
+
+impl Watch<'_> {
+    pub async fn run(&self) -> Result<ExitCode> {
+        let mut stop = StopSignal::register()?;
+        let mut last: Option<Attempt> = None;
+        eprintln!(
+            "watching {} every {:.0?}, resync every {:.0?} (SIGTERM or Ctrl-C stops)",
+            self.session.repo.display(),
+            self.interval,
+            self.resync
+        );
+        let fetch_timeout = fetch_timeout(self.interval);
+        loop {
+            // A stop during a fetch kills git and ends the watch at once.
+            let target = tokio::select! {
+                target = target_commit(&self.session.repo, self.fetch, fetch_timeout) => target,
+                _ = stop.recv() => {
+                    eprintln!("stopping the watch (fetch cancelled)");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            };
+            match target {
+                Ok(commit) => {
+                    if let Some(due) = self.due(&commit, last.as_ref()) {
+                        // A stop cancels the sync where it is, mostly in a rollout
+                        // wait that could last --timeout. Safe anywhere: every write
+                        // is one atomic request and the inventory is widened before
+                        // applying, narrowed after pruning (see sync.rs), so a cut
+                        // sync is like a crashed one and the next sync completes it.
+                        let succeeded = tokio::select! {
+                            ok = self.sync_once(&commit, &due) => ok,
+                            _ = stop.recv() => {
+                                eprintln!(
+                                    "stopping the watch (sync of {} cancelled; the next sync completes it)",
+                                    short(&commit)
+                                );
+                                return Ok(ExitCode::SUCCESS);
+                            }
+                        };
+                        let failures = match (&last, succeeded) {
+                            (_, true) => 0,
+                            (Some(l), false) if l.commit == commit => l.failures + 1,
+                            (_, false) => 1,
+                        };
+                        last = Some(Attempt {
+                            commit,
+                            succeeded,
+                            at: Instant::now(),
+                            failures,
+                        });
+                    }
+                }
+                // A failed fetch (or an unreadable HEAD): tried again at the next interval.
+                Err(e) => eprintln!("error: {}", crate::project::one_line(&e)),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = stop.recv() => {
+                    eprintln!("stopping the watch");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+    }
+
+    /// Whether `commit` is to be synced now, given the last attempt.
+    fn due(&self, commit: &str, last: Option<&Attempt>) -> Option<Due> {
+        let Some(last) = last else {
+            return Some(Due::First);
+        };
+        if last.commit != commit {
+            return Some(Due::NewCommit);
+        }
+        let since = last.at.elapsed();
+        if !last.succeeded {
+            return (since + self.interval / 2 >= self.backoff(last.failures))
+                .then_some(Due::Retry(last.failures));
+        }
+        (since + self.interval / 2 >= self.resync).then_some(Due::Resync)
+    }
+
+    /// The wait before retrying after `failures` failed syncs in a row: the
+    /// interval, doubled per further failure, at most the resync period.
+    fn backoff(&self, failures: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+        self.interval
+            .saturating_mul(factor)
+            .min(self.resync.max(self.interval))
+    }
+
+    /// Sync `commit` once; true when it applied and rolled out.
+    async fn sync_once(&self, commit: &str, due: &Due) -> bool {
+        match due {
+            Due::Retry(failures) => eprintln!(
+                "retrying the failed sync of {} (attempt {})",
+                short(commit),
+                failures + 1
+            ),
+            Due::Resync => eprintln!("resync: comparing the cluster with {}", short(commit)),
+            Due::First | Due::NewCommit => {}
+        }
+        let started = Instant::now();
+        let result = async {
+            let desired = self.session.desired(Some(commit))?;
+            let outcome = self.session.sync(&desired, self.options).await?;
+            let repaired = outcome.plan.changes.iter().any(|c| {
+                !matches!(
+                    c.action,
+                    super::plan::Action::Unchanged | super::plan::Action::Keep
+                )
+            });
+            if matches!(due, Due::Resync) && !repaired && outcome.rollout_error.is_none() {
+                eprintln!("resync: {} is in sync, nothing written", short(commit));
+            } else {
+                report::print_sync(
+                    &desired,
+                    self.session.context(),
+                    &outcome,
+                    self.options.dry_run,
+                    started.elapsed(),
+                    self.output,
+                )?;
+            }
+            anyhow::Ok(outcome.rollout_error)
+        };
+        match result.await {
+            Ok(None) => true,
+            Ok(Some(message)) => {
+                eprintln!("error: {message}");
+                false
+            }
+            Err(e) => {
+                eprintln!("error: {}", crate::project::one_line(&e));
+                false
+            }
+        }
+    }
+}
 
 /// `60s`, `500ms`, `2m`, `1h`, or plain seconds.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -39,6 +208,18 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
         return Err("the interval must be positive".into());
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Like [`parse_interval`], but zero is allowed (`--lock-timeout 0s`: do not wait).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    match text
+        .trim()
+        .trim_end_matches(['s', 'm', 'h'])
+        .trim_end_matches('m')
+    {
+        "0" | "0.0" => Ok(Duration::ZERO),
+        _ => parse_interval(text),
+    }
 }
 
 /// How long one `git fetch` may take before it is killed and tried again at the
@@ -231,5 +412,8 @@ mod tests {
         assert!(parse_interval("soon").is_err());
         assert!(parse_interval("5d").is_err());
         assert!(parse_interval("0s").is_err());
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
     }
 }

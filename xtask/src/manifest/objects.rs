@@ -7,6 +7,7 @@
 use super::definition::{EnvValue, InfraDefinition, NamespaceDefinition, ServiceDefinition};
 use super::images::ImageRef;
 use crate::environment::Size;
+use crate::ownership::{MANAGED_BY_LABEL, MANAGED_BY_SYNC, SYSTEM, SYSTEM_LABEL};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction,
@@ -30,12 +31,9 @@ pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 pub fn labels(name: &str, version: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (NAME_LABEL.to_string(), name.to_string()),
-        ("app.kubernetes.io/part-of".to_string(), "micro".to_string()),
+        (SYSTEM_LABEL.to_string(), SYSTEM.to_string()),
         ("app.kubernetes.io/version".to_string(), version.to_string()),
-        (
-            "app.kubernetes.io/managed-by".to_string(),
-            "xtask".to_string(),
-        ),
+        (MANAGED_BY_LABEL.to_string(), MANAGED_BY_SYNC.to_string()),
     ])
 }
 

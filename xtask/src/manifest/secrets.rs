@@ -9,6 +9,7 @@
 use super::SecretsArgs;
 use super::definition::{Definitions, EnvValue};
 use crate::environment::Environment;
+use crate::ownership::{MANAGED_BY_LABEL, MANAGED_BY_SECRETS, SYSTEM, SYSTEM_LABEL};
 use anyhow::{Context, Result, anyhow};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -182,11 +183,8 @@ fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
         name: Some(name.to_string()),
         namespace: namespace.map(str::to_string),
         labels: Some(BTreeMap::from([
-            ("app.kubernetes.io/part-of".to_string(), "micro".to_string()),
-            (
-                "app.kubernetes.io/managed-by".to_string(),
-                "xtask-secrets".to_string(),
-            ),
+            (SYSTEM_LABEL.to_string(), SYSTEM.to_string()),
+            (MANAGED_BY_LABEL.to_string(), MANAGED_BY_SECRETS.to_string()),
         ])),
         ..Default::default()
     }

@@ -182,6 +182,18 @@ pub static KINDS: &[ResourceKind] = &[
         generation: true,
         categories: &[],
     },
+    ResourceKind {
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        singular: "lease",
+        kind: "Lease",
+        namespaced: true,
+        short_names: &[],
+        subresources: &[],
+        generation: false,
+        categories: &[],
+    },
 ];
 
 /// The kind served at `/<prefix>/<group>/<version>/<plural>`.

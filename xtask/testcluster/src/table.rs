@@ -64,6 +64,7 @@ fn columns(kind: &str) -> Vec<Value> {
             ("Age", "string", 0),
         ],
         "NetworkPolicy" => vec![("Pod-Selector", "string", 0), ("Age", "string", 0)],
+        "Lease" => vec![("Holder", "string", 0), ("Age", "string", 0)],
         _ => vec![("Age", "string", 0)],
     };
     c.extend(rest.into_iter().map(|(n, t, p)| col(n, t, p)));
@@ -244,6 +245,10 @@ fn cells(kind: &str, obj: &Value) -> Vec<Value> {
             json!(age),
         ]),
         "NetworkPolicy" => c.extend([json!(selector(&spec["podSelector"])), json!(age)]),
+        "Lease" => c.extend([
+            json!(spec["holderIdentity"].as_str().unwrap_or("")),
+            json!(age),
+        ]),
         _ => c.push(json!(age)),
     }
     c

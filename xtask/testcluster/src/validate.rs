@@ -5,7 +5,8 @@
 use crate::errors::ApiError;
 use crate::resources::ResourceKind;
 use k8s_openapi::api::{
-    apps::v1 as apps, core::v1 as core, networking::v1 as net, policy::v1 as policy,
+    apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, networking::v1 as net,
+    policy::v1 as policy,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -28,6 +29,7 @@ fn typed_roundtrip(kind: &ResourceKind, obj: &Value) -> Option<Result<Value, Str
         "StatefulSet" => roundtrip::<apps::StatefulSet>(obj),
         "PodDisruptionBudget" => roundtrip::<policy::PodDisruptionBudget>(obj),
         "NetworkPolicy" => roundtrip::<net::NetworkPolicy>(obj),
+        "Lease" => roundtrip::<coordination::Lease>(obj),
         _ => return None,
     })
 }
