@@ -3,7 +3,7 @@
 
 mod gitops_support;
 
-use gitops_support::{ENV, Fixture, deployment, describe, statefulset, system};
+use gitops_support::{ENV, Fixture, deployment, describe, statefulset, system, terminate};
 use std::time::{Duration, Instant};
 
 fn hand_made_configmap(name: &str, labels: &str) -> String {
@@ -594,28 +594,6 @@ fn stop_cleanly(child: &mut std::process::Child) -> String {
         "watch did not stop cleanly: {status:?}\n{err}"
     );
     err
-}
-
-/// Sends SIGTERM to `child` and waits for it to exit; the deadline only keeps a
-/// watch that ignores the signal from hanging the test run.
-fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("the watch did not stop on SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn read_all(pipe: Option<&mut impl std::io::Read>) -> String {

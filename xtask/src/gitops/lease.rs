@@ -144,6 +144,14 @@ pub async fn acquire(cluster: &Cluster, owner: &Owner, wait: Duration) -> Result
     })
 }
 
+/// Writes name sync's field manager, like every other write of sync.
+fn write_params() -> PostParams {
+    PostParams {
+        field_manager: Some(crate::ownership::FIELD_MANAGER.to_string()),
+        ..PostParams::default()
+    }
+}
+
 fn spec(holder: &str, transitions: i32, acquired: Option<MicroTime>) -> LeaseSpec {
     LeaseSpec {
         holder_identity: Some(holder.to_string()),
@@ -171,7 +179,7 @@ async fn create(api: &Api<Lease>, owner: &Owner, name: &str, holder: &str) -> ku
         },
         spec: Some(spec(holder, 0, None)),
     };
-    api.create(&PostParams::default(), &lease).await.map(drop)
+    api.create(&write_params(), &lease).await.map(drop)
 }
 
 /// Take over a free or expired lease (or our own), conditional on its resourceVersion.
@@ -181,9 +189,7 @@ async fn take(api: &Api<Lease>, mut lease: Lease, holder: &str) -> kube::Result<
     let transitions = previous.lease_transitions.unwrap_or(0) + i32::from(!same);
     lease.spec = Some(spec(holder, transitions, None));
     let name = lease.metadata.name.clone().unwrap_or_default();
-    api.replace(&name, &PostParams::default(), &lease)
-        .await
-        .map(drop)
+    api.replace(&name, &write_params(), &lease).await.map(drop)
 }
 
 async fn renew_loop(api: Api<Lease>, name: String, holder: String, lost: Arc<AtomicBool>) {
@@ -196,7 +202,7 @@ async fn renew_loop(api: Api<Lease>, name: String, holder: String, lost: Arc<Ato
                 return Ok::<_, kube::Error>(false);
             }
             spec.renew_time = Some(now());
-            api.replace(&name, &PostParams::default(), &lease).await?;
+            api.replace(&name, &write_params(), &lease).await?;
             Ok(true)
         };
         match renewed.await {
@@ -237,7 +243,7 @@ impl Held {
                 spec.lease_duration_seconds = Some(1);
                 spec.renew_time = Some(now());
                 self.api
-                    .replace(&self.name, &PostParams::default(), &lease)
+                    .replace(&self.name, &write_params(), &lease)
                     .await?;
             }
             Ok::<_, kube::Error>(())

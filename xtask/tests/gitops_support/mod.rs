@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 use testcluster::{AuditEvent, BlockingTestCluster, Options};
 
 pub const ENV: &str = "minikube";
@@ -264,4 +265,26 @@ pub fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Sends SIGTERM to `child` and waits for it to exit; the deadline only keeps a
+/// watch that ignores the signal from hanging the test run.
+pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the watch did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
