@@ -11,15 +11,23 @@
 //! one WAL flush), then answer each request. A request still gets its 201 only after its row
 //! is committed; under load one disk flush serves many requests instead of one.
 //!
+//! `POST /append` with an `Idempotency-Key` header is stored once per key: a retry (same key)
+//! gets the row the first attempt stored, with `Idempotent-Replayed: true`.
+//!
+//! Every database call is bounded: PostgreSQL's `statement_timeout` and the client-side
+//! `QUERY_TIMEOUT` of micro-common; a database that does not answer is a 503.
+//!
 //! Errors are `{"error": "..."}`: 400 malformed JSON or bad `limit`, 415 not JSON, 422 wrong
 //! shape or types, 413 too large, 503 database unavailable.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use micro_common::postgres::{Db, Migration};
+use micro_common::idempotency::{KEY_HEADER, MAX_KEY_CHARS, REPLAYED_HEADER};
+use micro_common::postgres::{Db, Migration, QUERY_TIMEOUT, within};
 use micro_common::{ApiError, CancellationToken, Discovery, Readiness};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -30,16 +38,24 @@ pub const DEFAULT_PORT: u16 = 8081;
 /// The service's own schema: no other service touches it.
 pub const SCHEMA: &str = "audit";
 
-pub static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "calculations table",
-    sql: "CREATE TABLE audit.calculations (
+pub static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "calculations table",
+        sql: "CREATE TABLE audit.calculations (
               id bigserial PRIMARY KEY,
               ts timestamptz NOT NULL DEFAULT now(),
               calc text NOT NULL,
               result bigint NOT NULL
           );",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "idempotency key",
+        // NULLs never conflict: appends without a key are always stored.
+        sql: "ALTER TABLE audit.calculations ADD COLUMN idempotency_key text UNIQUE;",
+    },
+];
 
 /// Longest `calc` text accepted (a calculation, not a document).
 pub const MAX_CALC_CHARS: usize = 1000;
@@ -49,9 +65,13 @@ pub const MAX_LIMIT: i64 = 100;
 /// The two statements, each prepared once per pooled connection (`prepare_cached`): a request
 /// then costs one round trip to PostgreSQL, not a parse/plan round trip plus the execution.
 /// `ts` is turned into ISO 8601 UTC with microseconds by PostgreSQL, so no date crate is needed.
-const INSERT_SQL: &str = r#"INSERT INTO audit.calculations (calc, result)
-    SELECT * FROM unnest($1::text[], $2::bigint[])
-    RETURNING id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), calc, result"#;
+/// A retried key conflicts and is skipped here; its first row is then read by `EXISTING_SQL`.
+const INSERT_SQL: &str = r#"INSERT INTO audit.calculations (calc, result, idempotency_key)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), calc, result, idempotency_key"#;
+const EXISTING_SQL: &str = r#"SELECT id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), calc, result, idempotency_key
+    FROM audit.calculations WHERE idempotency_key = ANY($1::text[])"#;
 const LIST_SQL: &str = r#"SELECT id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), calc, result
     FROM audit.calculations ORDER BY id DESC LIMIT $1"#;
 
@@ -83,7 +103,14 @@ struct AppState {
 struct Pending {
     calc: String,
     result: i64,
-    reply: oneshot::Sender<Result<Calculation, ApiError>>,
+    key: Option<String>,
+    reply: oneshot::Sender<Result<Stored, ApiError>>,
+}
+
+/// A row as the writer found it: newly inserted, or stored before under the same key.
+struct Stored {
+    row: Calculation,
+    replayed: bool,
 }
 
 /// The service's own routes (health, readiness and metrics come from `micro_common::server`).
@@ -110,25 +137,8 @@ async fn write_batches(db: Db, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Pend
         if queue.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
         }
-        match insert(&db, &batch).await {
-            Ok(rows) => {
-                // Each caller gets a row with its own calc and result; rows of identical
-                // appends are interchangeable (the same statement gives them the same ts).
-                let mut rows: Vec<Option<Calculation>> = rows.into_iter().map(Some).collect();
-                for p in batch.drain(..) {
-                    let row = rows
-                        .iter_mut()
-                        .find(|r| {
-                            r.as_ref()
-                                .is_some_and(|r| r.calc == p.calc && r.result == p.result)
-                        })
-                        .and_then(Option::take)
-                        .ok_or_else(|| {
-                            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "row not returned")
-                        });
-                    let _ = p.reply.send(row);
-                }
-            }
+        match store(&db, &batch).await {
+            Ok((fresh, existing)) => answer(&mut batch, fresh, &existing),
             Err(e) => {
                 for p in batch.drain(..) {
                     let _ = p.reply.send(Err(e.clone()));
@@ -138,19 +148,114 @@ async fn write_batches(db: Db, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Pend
     }
 }
 
-async fn insert(db: &Db, batch: &[Pending]) -> Result<Vec<Calculation>, ApiError> {
-    let client = db.client().await.map_err(unavailable)?;
-    let statement = client
-        .prepare_cached(INSERT_SQL)
+/// Answers each append of the batch: its own new row, else the row stored before under its
+/// key. Rows of identical keyless appends are interchangeable (the same statement gives them
+/// the same ts); two appends of one key in one batch both get the one row.
+fn answer(batch: &mut Vec<Pending>, fresh: Vec<Keyed>, existing: &[Keyed]) {
+    let mut fresh: Vec<Option<Keyed>> = fresh.into_iter().map(Some).collect();
+    for p in batch.drain(..) {
+        let own = fresh
+            .iter_mut()
+            .find(|r| {
+                r.as_ref().is_some_and(|r| {
+                    r.key == p.key && r.row.calc == p.calc && r.row.result == p.result
+                })
+            })
+            .and_then(Option::take)
+            .map(|r| Stored {
+                row: r.row,
+                replayed: false,
+            });
+        let earlier = || {
+            let key = p.key.as_ref()?;
+            existing
+                .iter()
+                .find(|r| r.key.as_ref() == Some(key))
+                .map(|r| Stored {
+                    row: r.row.clone(),
+                    replayed: true,
+                })
+        };
+        let stored = own
+            .or_else(earlier)
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "row not returned"));
+        let _ = p.reply.send(stored);
+    }
+}
+
+/// A stored row with the key it was stored under.
+struct Keyed {
+    row: Calculation,
+    key: Option<String>,
+}
+
+impl From<&tokio_postgres::Row> for Keyed {
+    fn from(row: &tokio_postgres::Row) -> Self {
+        Keyed {
+            row: Calculation::from(row),
+            key: row.get(4),
+        }
+    }
+}
+
+/// Inserts the batch (keys already stored are skipped) and reads the rows of the skipped
+/// keys; all of it within [`QUERY_TIMEOUT`].
+async fn store(db: &Db, batch: &[Pending]) -> Result<(Vec<Keyed>, Vec<Keyed>), ApiError> {
+    bounded(db, async {
+        let client = db.client().await.map_err(unavailable)?;
+        let statement = client
+            .prepare_cached(INSERT_SQL)
+            .await
+            .map_err(|e| query_failed(db, e))?;
+        let calcs: Vec<&str> = batch.iter().map(|p| p.calc.as_str()).collect();
+        let results: Vec<i64> = batch.iter().map(|p| p.result).collect();
+        let keys: Vec<Option<&str>> = batch.iter().map(|p| p.key.as_deref()).collect();
+        let fresh: Vec<Keyed> = client
+            .query(&statement, &[&calcs, &results, &keys])
+            .await
+            .map_err(|e| query_failed(db, e))?
+            .iter()
+            .map(Keyed::from)
+            .collect();
+        let skipped: Vec<&str> = batch
+            .iter()
+            .filter_map(|p| p.key.as_deref())
+            .filter(|k| !fresh.iter().any(|r| r.key.as_deref() == Some(*k)))
+            .collect();
+        if skipped.is_empty() {
+            return Ok((fresh, Vec::new()));
+        }
+        let select = client
+            .prepare_cached(EXISTING_SQL)
+            .await
+            .map_err(|e| query_failed(db, e))?;
+        let existing = client
+            .query(&select, &[&skipped])
+            .await
+            .map_err(|e| query_failed(db, e))?
+            .iter()
+            .map(Keyed::from)
+            .collect();
+        Ok((fresh, existing))
+    })
+    .await
+}
+
+/// `call` within [`QUERY_TIMEOUT`]; a database that does not answer in time is a 503 and
+/// marks the service not ready until the health check sees it answer again.
+async fn bounded<T>(
+    db: &Db,
+    call: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    within(QUERY_TIMEOUT, call)
         .await
-        .map_err(|e| query_failed(db, e))?;
-    let calcs: Vec<&str> = batch.iter().map(|p| p.calc.as_str()).collect();
-    let results: Vec<i64> = batch.iter().map(|p| p.result).collect();
-    let rows = client
-        .query(&statement, &[&calcs, &results])
-        .await
-        .map_err(|e| query_failed(db, e))?;
-    Ok(rows.iter().map(Calculation::from).collect())
+        .unwrap_or_else(|timed_out| {
+            tracing::warn!(error = %timed_out, "database call timed out");
+            db.mark_unreachable();
+            Err(ApiError::unavailable(format!(
+                "database unavailable: {timed_out}"
+            )))
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,7 +266,7 @@ struct AppendRequest {
 }
 
 /// One stored calculation, as `/append` returns it and `/list` lists it.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Calculation {
     pub id: i64,
     pub ts: String,
@@ -182,8 +287,10 @@ impl From<&tokio_postgres::Row> for Calculation {
 
 async fn append(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Json<AppendRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<Calculation>), ApiError> {
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
     let Json(req) = body?;
     let calc = req.calc.trim();
     if calc.is_empty() {
@@ -209,18 +316,43 @@ async fn append(
     let pending = Pending {
         calc: calc.to_string(),
         result: req.calc_result,
+        key,
         reply,
     };
     let stopped = || ApiError::unavailable("the service is stopping");
     state.appends.send(pending).await.map_err(|_| stopped())?;
     // A writer drops a reply only if it panicked (debug builds; release aborts).
-    let row = answer.await.map_err(|_| {
+    let stored = answer.await.map_err(|_| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the append writer failed",
         )
     })??;
-    Ok((StatusCode::CREATED, Json(row)))
+    // A retry gets the answer the first attempt got, marked as a replay.
+    let mut response = (StatusCode::CREATED, Json(stored.row)).into_response();
+    if stored.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// The optional `Idempotency-Key` header: 1 to [`MAX_KEY_CHARS`] visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(KEY_HEADER) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::bad_request(format!(
+            "header Idempotency-Key must be 1 to {MAX_KEY_CHARS} visible ASCII characters"
+        ))
+    };
+    let key = value.to_str().map_err(|_| bad())?;
+    if key.is_empty() || key.len() > MAX_KEY_CHARS || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    Ok(Some(key.to_string()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -239,18 +371,20 @@ async fn list(
 ) -> Result<Json<ListResponse>, ApiError> {
     let Query(params) = params?;
     let limit = parse_limit(params.limit.as_deref())?;
-    let client = db.client().await.map_err(unavailable)?;
-    let select = client
-        .prepare_cached(LIST_SQL)
-        .await
-        .map_err(|e| query_failed(&db, e))?;
-    let rows = client
-        .query(&select, &[&limit])
-        .await
-        .map_err(|e| query_failed(&db, e))?;
-    Ok(Json(ListResponse {
-        list: rows.iter().map(Calculation::from).collect(),
-    }))
+    let list = bounded(&db, async {
+        let client = db.client().await.map_err(unavailable)?;
+        let select = client
+            .prepare_cached(LIST_SQL)
+            .await
+            .map_err(|e| query_failed(&db, e))?;
+        let rows = client
+            .query(&select, &[&limit])
+            .await
+            .map_err(|e| query_failed(&db, e))?;
+        Ok(rows.iter().map(Calculation::from).collect())
+    })
+    .await?;
+    Ok(Json(ListResponse { list }))
 }
 
 /// `limit` from the query string: absent → 10, else an integer in 1..=100.
@@ -277,6 +411,11 @@ fn unavailable(e: anyhow::Error) -> ApiError {
 /// connection is gone (503, and not ready until the health check sees it back).
 fn query_failed(db: &Db, e: tokio_postgres::Error) -> ApiError {
     match e.as_db_error() {
+        // statement_timeout: the database is too slow right now, not our bug.
+        Some(db_error) if *db_error.code() == tokio_postgres::error::SqlState::QUERY_CANCELED => {
+            tracing::warn!(error = %db_error, "statement timed out");
+            ApiError::unavailable(format!("database too slow: {}", db_error.message()))
+        }
         Some(db_error) => {
             tracing::error!(error = %db_error, "query failed");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database query failed")

@@ -39,6 +39,8 @@
 //!   (`Db::start_with_url(flag, url, ...)` for in-process tests);
 //!   `db.client().await` gives a pooled connection or an error to answer 503 with.
 //!   `migrate(client, schema, migrations)` is idempotent and replica-safe (advisory lock).
+//! - [`idempotency`]: `Idempotency-Key` of `POST /append` (`KEY_HEADER`, `new_key()`).
+//! - [`queue`]: the event-queue contract (`SUMMARY_RETURN_PREFIX`, `report:`).
 //! - [`redis`]: `Redis::start(flag, discovery, shutdown)` (REDIS_URL, else discovered `redis` +
 //!   `REDIS_PASSWORD`; `Redis::start_with_url(flag, url, shutdown)` for tests); `connection()` = shared `ConnectionManager` (2 s timeouts: not for blocking
 //!   commands), `client()` for dedicated connections.
@@ -49,8 +51,10 @@
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod idempotency;
 pub mod metrics;
 pub mod postgres;
+pub mod queue;
 pub mod readiness;
 pub mod redis;
 pub mod retry;

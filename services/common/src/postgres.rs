@@ -26,11 +26,58 @@ pub struct Migration {
 /// How often the background task checks that the database still answers.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
 
+/// The server cancels any statement of a service connection that runs longer than this
+/// (`statement_timeout`): a lock wait or a runaway query cannot hold a request forever.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest a service waits for one database call (taking a connection included), on
+/// its own clock: `statement_timeout` cannot help when the server or the network stops
+/// answering at all. A little above [`STATEMENT_TIMEOUT`], so a slow statement gets the
+/// server's own error first.
+pub const QUERY_TIMEOUT: Duration = Duration::from_millis(2500);
+
+/// Migrations may wait for another replica's migration lock and rewrite tables: they get
+/// their own, longer limit (on both clocks).
+pub const MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A database call that did not finish within its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedOut(pub Duration);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the database did not answer within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// `call`, or [`TimedOut`] once `limit` has passed (the call is dropped: its connection
+/// goes back to the pool and a late answer is discarded).
+pub async fn within<F: std::future::Future>(
+    limit: Duration,
+    call: F,
+) -> Result<F::Output, TimedOut> {
+    tokio::time::timeout(limit, call)
+        .await
+        .map_err(|_| TimedOut(limit))
+}
+
+/// The limits every service connection gets: connect, and the server-side statement timeout.
+fn with_timeouts(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    config.connect_timeout(Duration::from_secs(3));
+    config.options(format!(
+        "-c statement_timeout={}",
+        STATEMENT_TIMEOUT.as_millis()
+    ));
+    config
+}
+
 /// Connection settings: `DATABASE_URL` when set; otherwise service `postgres` found by
 /// [`Discovery`] with `POSTGRES_USER` (default `micro`), `POSTGRES_PASSWORD` (default empty)
 /// and `POSTGRES_DB` (default `micro`).
 pub async fn config_from_env(discovery: &Discovery) -> anyhow::Result<tokio_postgres::Config> {
-    let mut config = match std::env::var("DATABASE_URL") {
+    let config = match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => url
             .parse::<tokio_postgres::Config>()
             .context("DATABASE_URL is not a valid PostgreSQL URL")?,
@@ -48,8 +95,7 @@ pub async fn config_from_env(discovery: &Discovery) -> anyhow::Result<tokio_post
             c
         }
     };
-    config.connect_timeout(Duration::from_secs(3));
-    Ok(config)
+    Ok(with_timeouts(config))
 }
 
 /// A pool over `config`: up to 16 connections, a request waits at most 2 s for one.
@@ -80,12 +126,9 @@ impl Source {
     async fn config(&self) -> anyhow::Result<tokio_postgres::Config> {
         match self {
             Source::Env(discovery) => config_from_env(discovery).await,
-            Source::Url(url) => {
-                let mut config: tokio_postgres::Config =
-                    url.parse().context("not a valid PostgreSQL URL")?;
-                config.connect_timeout(Duration::from_secs(3));
-                Ok(config)
-            }
+            Source::Url(url) => Ok(with_timeouts(
+                url.parse().context("not a valid PostgreSQL URL")?,
+            )),
         }
     }
 }
@@ -146,8 +189,11 @@ impl Db {
                 with_backoff("connect to PostgreSQL and migrate", &shutdown, || async {
                     let config = source.config().await?;
                     let pool = pool(config)?;
-                    let mut client = pool.get().await.map_err(|e| anyhow!("{e}"))?;
-                    migrate(&mut client, schema, migrations).await?;
+                    within(MIGRATION_TIMEOUT, async {
+                        let mut client = pool.get().await.map_err(|e| anyhow!("{e}"))?;
+                        migrate(&mut client, schema, migrations).await
+                    })
+                    .await??;
                     anyhow::Ok(pool)
                 })
                 .await;
@@ -166,10 +212,14 @@ impl Db {
                 _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
                 _ = shutdown.cancelled() => return,
             }
-            let healthy = match pool.get().await {
-                Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
-                Err(_) => false,
-            };
+            let check = within(QUERY_TIMEOUT, async {
+                match pool.get().await {
+                    Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+                    Err(_) => false,
+                }
+            });
+            // A database that does not answer is as unready as one that refuses.
+            let healthy = check.await.unwrap_or(false);
             if healthy != self.ready.is_ready() {
                 if healthy {
                     tracing::info!("PostgreSQL reachable again");
@@ -219,6 +269,14 @@ pub async fn migrate(
         bail!("schema name {schema:?} must be lower-case letters, digits and _");
     }
     let tx = client.transaction().await.context("begin migration")?;
+    // The service-wide statement_timeout is for requests, not for schema changes (nor for
+    // waiting on another replica's migration lock).
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {}",
+        MIGRATION_TIMEOUT.as_millis()
+    ))
+    .await
+    .context("set the migration statement timeout")?;
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtext('micro-migrations:' || $1::text))",
         &[&schema],

@@ -25,6 +25,45 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// How long in-flight requests may take to finish after SIGTERM before the server gives up.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The environment variable holding the drain delay: how long after SIGTERM `/readyz`
+/// answers 503 while requests are still served, so load balancers and Kubernetes
+/// endpoints stop sending before the listener closes. 0 (the default) stops at once.
+pub const SHUTDOWN_DELAY_ENV: &str = "SHUTDOWN_DELAY_SECS";
+
+/// [`SHUTDOWN_DELAY_ENV`] as a duration; a value that is not a whole number of seconds
+/// is an error naming the variable.
+pub fn shutdown_delay() -> anyhow::Result<Duration> {
+    let raw = crate::config::env_or(SHUTDOWN_DELAY_ENV, "0");
+    raw.trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| {
+            anyhow::anyhow!("{SHUTDOWN_DELAY_ENV}={raw:?} is not a whole number of seconds")
+        })
+}
+
+/// The graceful stop: once `shutdown` is cancelled, `ready` reports "shutting down"
+/// (`/readyz` 503) for `delay` while requests are still served; then the returned token
+/// is cancelled, which makes [`serve_on`] stop accepting and finish in-flight requests.
+pub fn drain_on(
+    shutdown: CancellationToken,
+    ready: &Readiness,
+    delay: Duration,
+) -> CancellationToken {
+    let stop_accepting = CancellationToken::new();
+    let serving = ready.register("shutting down");
+    serving.set(true);
+    let stop = stop_accepting.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        serving.set(false);
+        tracing::info!(?delay, "not ready; draining before the listener closes");
+        tokio::time::sleep(delay).await;
+        stop.cancel();
+    });
+    stop_accepting
+}
+
 /// A token cancelled on SIGTERM or SIGINT (Ctrl-C). Pass it to [`serve`] and to workers.
 /// Must be called inside a Tokio runtime.
 pub fn shutdown_on_signals() -> CancellationToken {
@@ -43,7 +82,8 @@ pub fn shutdown_on_signals() -> CancellationToken {
 }
 
 /// Binds `LISTEN_HOST:<NAME>_SERVICE_PORT` (see [`crate::config::listen_addr`]) and serves
-/// [`router`]`(app, ...)` until `shutdown` is cancelled, then finishes in-flight requests.
+/// [`router`]`(app, ...)`; once `shutdown` is cancelled, drains for [`shutdown_delay`]
+/// (see [`drain_on`]), then stops accepting and finishes in-flight requests.
 pub async fn serve(
     service: &str,
     default_port: u16,
@@ -53,11 +93,12 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = crate::config::listen_addr(service, default_port)?;
+    let stop_accepting = drain_on(shutdown, &ready, shutdown_delay()?);
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(%addr, service, "listening");
-    serve_on(listener, router(app, ready, metrics), shutdown).await
+    serve_on(listener, router(app, ready, metrics), stop_accepting).await
 }
 
 /// Serves an already complete router on `listener` (tests bind `127.0.0.1:0` themselves).

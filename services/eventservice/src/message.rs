@@ -4,6 +4,7 @@
 //! reason string for the dead-letter list, so a bad message can never crash
 //! or stall the worker.
 
+use micro_common::queue::SUMMARY_RETURN_PREFIX;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -64,10 +65,21 @@ pub fn parse(raw: &[u8]) -> Result<Message, String> {
             url: required_string(msg.url.as_ref(), "url")?,
         })),
         "summary" => Ok(Message::Summary {
-            return_path: required_string(msg.return_path.as_ref(), "returnPath")?,
+            return_path: return_path(msg.return_path.as_ref())?,
         }),
         other => Err(format!("unknown action {other:?}")),
     }
+}
+
+/// The summary's return path: only a `report:` list (see [`SUMMARY_RETURN_PREFIX`]).
+fn return_path(value: Option<&Value>) -> Result<String, String> {
+    let path = required_string(value, "returnPath")?;
+    if !path.starts_with(SUMMARY_RETURN_PREFIX) {
+        return Err(format!(
+            "returnPath {path:?} does not start with {SUMMARY_RETURN_PREFIX:?}"
+        ));
+    }
+    Ok(path)
 }
 
 fn required_string(value: Option<&Value>, name: &str) -> Result<String, String> {
@@ -119,9 +131,9 @@ mod tests {
             }))
         );
         assert_eq!(
-            parse(br#"{"action":"summary","returnPath":"r:1"}"#),
+            parse(br#"{"action":"summary","returnPath":"report:1"}"#),
             Ok(Message::Summary {
-                return_path: "r:1".into()
+                return_path: "report:1".into()
             })
         );
     }
@@ -148,6 +160,10 @@ mod tests {
         assert_eq!(
             reason(br#"{"action":"record","type":"page","url":7}"#),
             r#"field "url" is not a string"#
+        );
+        assert_eq!(
+            reason(br#"{"action":"summary","returnPath":"eventservice"}"#),
+            r#"returnPath "eventservice" does not start with "report:""#
         );
         assert_eq!(
             reason(br#"{"action":"summary"}"#),

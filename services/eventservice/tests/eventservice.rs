@@ -5,6 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use micro_common::queue::SUMMARY_RETURN_PREFIX;
 use micro_common::testkit;
 use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
@@ -165,7 +166,7 @@ fn record(url: &str) -> String {
 /// Asks for a summary with a fresh return path; returns the reply and the
 /// TTL the reply list had.
 async fn summary(con: &mut MultiplexedConnection, queue: &str) -> (Value, i64) {
-    let return_path = testkit::unique_name("reply");
+    let return_path = format!("{SUMMARY_RETURN_PREFIX}{}", testkit::unique_name("reply"));
     push(
         con,
         queue,
@@ -301,6 +302,43 @@ async fn bad_messages_are_dead_lettered_and_the_worker_keeps_going() {
         metrics.contains("eventservice_messages_processed_total 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_summary_for_a_return_path_outside_report_is_not_answered() {
+    let setup = Setup::new().await;
+    let service = setup.start("prefix-worker");
+    service.ready().await;
+    let mut con = setup.redis().await;
+    // Any other key, e.g. a queue: a summary pushed there would feed garbage to its consumer.
+    let victim = testkit::unique_name("victim");
+    push(
+        &mut con,
+        &setup.queue,
+        &json!({"action": "summary", "returnPath": victim}).to_string(),
+    )
+    .await;
+    push(&mut con, &setup.queue, &record("/barrier")).await;
+    let pg = setup.pg().await;
+    eventually("the barrier event", || async {
+        (count_url(&pg, "/barrier").await == 1).then_some(())
+    })
+    .await;
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&victim)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(!exists, "eventservice wrote into {victim}");
+    let dead: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{}:dead", setup.queue))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].contains("does not start with"), "{dead:?}");
 }
 
 #[tokio::test]

@@ -82,7 +82,7 @@ pub async fn request_summary(url: &str, queue: &str, timeout: Duration) -> anyho
         .map_err(|e| anyhow!("cannot reach Redis at {shown}: {e}"))?;
 
     let id: u64 = rand::random();
-    let return_path = format!("report:{id:016x}");
+    let return_path = format!("{}{id:016x}", micro_common::queue::SUMMARY_RETURN_PREFIX);
     let request = serde_json::json!({ "action": "summary", "returnPath": return_path }).to_string();
     redis::cmd("LPUSH")
         .arg(queue)

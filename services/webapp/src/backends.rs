@@ -1,15 +1,53 @@
 //! Calls to adderservice and auditservice, found through discovery, over one
-//! shared keep-alive HTTP client with short timeouts (a slow dependency turns
-//! into an error page, not a hung browser).
+//! shared keep-alive HTTP client. Every call runs under the page's [`Deadline`],
+//! discovery (a DNS lookup) included: a slow dependency or a silent DNS server
+//! turns into an error page when the deadline passes, not a hung browser.
 
+use std::future::Future;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use micro_common::discovery::Discovery;
+use micro_common::idempotency;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const ADDER: &str = "adderservice";
 pub const AUDIT: &str = "auditservice";
+
+/// How long one page may spend on its dependencies, discovery and every call together.
+pub const PAGE_DEADLINE: Duration = Duration::from_secs(3);
+
+/// The instant by which a page's dependency work must be done.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// [`PAGE_DEADLINE`] from now.
+    pub fn for_page() -> Self {
+        Self(Instant::now() + PAGE_DEADLINE)
+    }
+
+    pub fn is_past(&self) -> bool {
+        Instant::now() >= self.0
+    }
+
+    /// `call` (discovery plus request), or [`CallError::TimedOut`] naming `service`.
+    async fn bound<T>(
+        &self,
+        service: &str,
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        tokio::time::timeout_at(self.0, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(CallError::TimedOut(format!(
+                    "{service} did not answer within {PAGE_DEADLINE:?}"
+                )))
+            })
+    }
+}
 
 /// Why a dependency call failed, in words a user can read.
 #[derive(Debug)]
@@ -20,12 +58,14 @@ pub enum CallError {
     Unavailable(String),
     /// It answered that the input is wrong (400).
     Rejected(String),
+    /// The page's deadline passed first (504).
+    TimedOut(String),
 }
 
 impl CallError {
     pub fn message(&self) -> &str {
         match self {
-            Self::NotFound(m) | Self::Unavailable(m) | Self::Rejected(m) => m,
+            Self::NotFound(m) | Self::Unavailable(m) | Self::Rejected(m) | Self::TimedOut(m) => m,
         }
     }
 }
@@ -73,8 +113,8 @@ struct ErrorBody {
 impl Backends {
     pub fn new(discovery: Discovery) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
+            // The page's Deadline bounds each call; this only fails a dead address fast.
             .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(128)
             .tcp_nodelay(true)
@@ -95,8 +135,12 @@ impl Backends {
         CallError::Unavailable(format!("{service} is not reachable: {}", without_url(&e)))
     }
 
-    /// `first + second` by adderservice.
-    pub async fn add(&self, first: i64, second: i64) -> Result<i64, CallError> {
+    /// `first + second` by adderservice, by `deadline`.
+    pub async fn add(&self, first: i64, second: i64, deadline: Deadline) -> Result<i64, CallError> {
+        deadline.bound(ADDER, self.add_now(first, second)).await
+    }
+
+    async fn add_now(&self, first: i64, second: i64) -> Result<i64, CallError> {
         let url = format!("{}/add/{first}/{second}", self.base(ADDER).await?);
         let resp = self
             .http
@@ -121,12 +165,35 @@ impl Backends {
         }
     }
 
-    /// Records a calculation in auditservice (201 once committed).
-    pub async fn append(&self, calc: &str, result: i64) -> Result<(), CallError> {
+    /// Records a calculation in auditservice (201 once committed), by `deadline`. `key`
+    /// names this calculation: a failed attempt is retried once with the same key, so
+    /// auditservice stores it once even if the first attempt did commit.
+    pub async fn append(
+        &self,
+        calc: &str,
+        result: i64,
+        key: &str,
+        deadline: Deadline,
+    ) -> Result<(), CallError> {
+        deadline
+            .bound(AUDIT, async {
+                match self.append_now(calc, result, key).await {
+                    Err(CallError::Unavailable(why)) if !deadline.is_past() => {
+                        tracing::info!(error = why, "append failed; retrying with the same key");
+                        self.append_now(calc, result, key).await
+                    }
+                    other => other,
+                }
+            })
+            .await
+    }
+
+    async fn append_now(&self, calc: &str, result: i64, key: &str) -> Result<(), CallError> {
         let url = format!("{}/append", self.base(AUDIT).await?);
         let resp = self
             .http
             .post(url)
+            .header(idempotency::KEY_HEADER, key)
             .json(&AppendBody {
                 calc,
                 calc_result: result,
@@ -144,8 +211,12 @@ impl Backends {
         }
     }
 
-    /// The latest calculations, newest first.
-    pub async fn list(&self) -> Result<Vec<AuditEntry>, CallError> {
+    /// The latest calculations, newest first, by `deadline`.
+    pub async fn list(&self, deadline: Deadline) -> Result<Vec<AuditEntry>, CallError> {
+        deadline.bound(AUDIT, self.list_now()).await
+    }
+
+    async fn list_now(&self) -> Result<Vec<AuditEntry>, CallError> {
         let url = format!("{}/list", self.base(AUDIT).await?);
         let resp = self
             .http

@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::backends::{Backends, CallError, display};
+use crate::backends::{Backends, CallError, Deadline, display};
 use crate::events::PageEvents;
 use crate::html;
 
@@ -54,6 +54,7 @@ fn status_of(e: &CallError) -> StatusCode {
         CallError::NotFound(_) => StatusCode::SERVICE_UNAVAILABLE,
         CallError::Unavailable(_) => StatusCode::BAD_GATEWAY,
         CallError::Rejected(_) => StatusCode::BAD_REQUEST,
+        CallError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
     }
 }
 
@@ -90,7 +91,9 @@ async fn calculate(
             );
         }
     };
-    let result = match state.backends.add(first, second).await {
+    // One deadline for the whole page: the sum and its audit record together.
+    let deadline = Deadline::for_page();
+    let result = match state.backends.add(first, second, deadline).await {
         Ok(r) => r,
         Err(e) => {
             let message = match &e {
@@ -106,9 +109,10 @@ async fn calculate(
             );
         }
     };
+    let key = micro_common::idempotency::new_key();
     match state
         .backends
-        .append(&format!("{first}+{second}"), result)
+        .append(&format!("{first}+{second}"), result, &key, deadline)
         .await
     {
         Ok(()) => page(
@@ -130,7 +134,7 @@ async fn calculate(
 }
 
 async fn audit(State(state): State<AppState>) -> Response {
-    match state.backends.list().await {
+    match state.backends.list(Deadline::for_page()).await {
         Ok(entries) => {
             let cells: Vec<[String; 3]> = entries
                 .iter()
