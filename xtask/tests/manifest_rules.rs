@@ -101,8 +101,65 @@ fn env_value<'a>(
     container.env.as_ref()?.iter().find(|e| e.name == name)
 }
 
+/// No Secret value on a command line (argv is world-readable in /proc): no `$(VAR)`
+/// expansion of a Secret-backed variable in command, args or exec probes, and no password
+/// flag (`--requirepass`, `redis-cli -a`).
+fn check_no_secret_on_command_line(ctx: &str, container: &Container) {
+    let secret_vars: Vec<&str> = container
+        .env
+        .iter()
+        .flatten()
+        .filter(|e| {
+            e.value_from
+                .as_ref()
+                .is_some_and(|v| v.secret_key_ref.is_some())
+        })
+        .map(|e| e.name.as_str())
+        .collect();
+    let probe_commands = [&container.liveness_probe, &container.readiness_probe]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.exec.as_ref()?.command.as_ref());
+    let words: Vec<&String> = [container.command.as_ref(), container.args.as_ref()]
+        .into_iter()
+        .flatten()
+        .chain(probe_commands)
+        .flatten()
+        .collect();
+    for word in words {
+        for var in &secret_vars {
+            assert!(
+                !word.contains(&format!("$({var})")),
+                "{ctx}: Secret-backed {var} expanded onto a command line: {word:?}"
+            );
+        }
+        for flag in ["--requirepass", "redis-cli -a", "--pass "] {
+            assert!(
+                !word.contains(flag),
+                "{ctx}: password flag {flag:?} on a command line: {word:?}"
+            );
+        }
+    }
+}
+
+/// A service pod drains on SIGTERM (`/readyz` 503 for SHUTDOWN_DELAY_SECS, the name the
+/// services read) and gets a stop budget well beyond that drain.
+fn check_drain(ctx: &str, pod: &PodSpec, container: &Container) {
+    let delay: i64 = env_value(container, micro_common::server::SHUTDOWN_DELAY_ENV)
+        .and_then(|e| e.value.as_deref())
+        .unwrap_or_else(|| panic!("{ctx}: no SHUTDOWN_DELAY_SECS"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{ctx}: SHUTDOWN_DELAY_SECS: {e}"));
+    assert!(delay > 0, "{ctx}: no drain delay");
+    let grace = pod
+        .termination_grace_period_seconds
+        .unwrap_or_else(|| panic!("{ctx}: no terminationGracePeriodSeconds"));
+    assert!(grace > delay, "{ctx}: grace {grace} s <= drain {delay} s");
+}
+
 /// Requests and limits, the restricted security context, probes.
 fn check_container(ctx: &str, pod: &PodSpec, container: &Container) {
+    check_no_secret_on_command_line(ctx, container);
     let resources = container
         .resources
         .as_ref()
@@ -238,6 +295,7 @@ fn check_env(env: &str, files: &BTreeMap<String, String>) {
         assert_eq!(pod.containers.len(), 1, "{ctx}");
         let c = &pod.containers[0];
         check_container(&ctx, pod, c);
+        check_drain(&ctx, pod, c);
         assert_eq!(
             pod.security_context.as_ref().unwrap().run_as_user,
             Some(65532),

@@ -148,37 +148,45 @@ async fn write_batches(db: Db, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Pend
     }
 }
 
-/// Answers each append of the batch: its own new row, else the row stored before under its
-/// key. Rows of identical keyless appends are interchangeable (the same statement gives them
-/// the same ts); two appends of one key in one batch both get the one row.
+/// Answers each append of the batch: a keyless one its own new row (rows of identical keyless
+/// appends are interchangeable: the same statement gives them the same ts); a keyed one the
+/// one row of its key, new for the first append of that key, a replay for any other.
 fn answer(batch: &mut Vec<Pending>, fresh: Vec<Keyed>, existing: &[Keyed]) {
-    let mut fresh: Vec<Option<Keyed>> = fresh.into_iter().map(Some).collect();
+    let mut fresh: Vec<(Keyed, bool)> = fresh.into_iter().map(|r| (r, false)).collect();
     for p in batch.drain(..) {
-        let own = fresh
-            .iter_mut()
-            .find(|r| {
-                r.as_ref().is_some_and(|r| {
-                    r.key == p.key && r.row.calc == p.calc && r.row.result == p.result
+        let stored = match &p.key {
+            None => fresh
+                .iter_mut()
+                .find(|(r, taken)| {
+                    !*taken && r.key.is_none() && r.row.calc == p.calc && r.row.result == p.result
                 })
-            })
-            .and_then(Option::take)
-            .map(|r| Stored {
-                row: r.row,
-                replayed: false,
-            });
-        let earlier = || {
-            let key = p.key.as_ref()?;
-            existing
-                .iter()
-                .find(|r| r.key.as_ref() == Some(key))
-                .map(|r| Stored {
-                    row: r.row.clone(),
-                    replayed: true,
-                })
+                .map(|(r, taken)| {
+                    *taken = true;
+                    Stored {
+                        row: r.row.clone(),
+                        replayed: false,
+                    }
+                }),
+            Some(key) => match fresh.iter_mut().find(|(r, _)| r.key.as_ref() == Some(key)) {
+                Some((r, taken)) => {
+                    let replayed = std::mem::replace(taken, true);
+                    Some(Stored {
+                        row: r.row.clone(),
+                        replayed,
+                    })
+                }
+                None => existing
+                    .iter()
+                    .find(|r| r.key.as_ref() == Some(key))
+                    .map(|r| Stored {
+                        row: r.row.clone(),
+                        replayed: true,
+                    }),
+            },
         };
-        let stored = own
-            .or_else(earlier)
-            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "row not returned"));
+        let stored = stored.ok_or_else(|| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "row not returned")
+        });
         let _ = p.reply.send(stored);
     }
 }

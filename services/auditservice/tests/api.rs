@@ -3,7 +3,7 @@
 
 mod support;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use support::{error_of, start};
 
 #[tokio::test]
@@ -252,4 +252,66 @@ async fn a_nul_character_in_calc_is_422_and_stores_nothing() {
     assert_eq!(status, 422, "{body}");
     assert!(error_of(&body).contains("NUL"), "{body}");
     assert_eq!(s.get("/list").await, (200, json!({"list": []})));
+}
+
+/// `POST /append` with `key`, concurrently `n` times (a client retrying while its first
+/// attempt is still in flight, or after it timed out).
+async fn append_with_key(s: &support::Service, key: &str, n: usize) -> Vec<(u16, bool, Value)> {
+    let attempts = (0..n).map(|_| async {
+        let r = s
+            .http
+            .post(format!("{}/append", s.base))
+            .header(micro_common::idempotency::KEY_HEADER, key)
+            .json(&json!({"calc": "4+4", "calcResult": 8}))
+            .send()
+            .await
+            .unwrap();
+        let replayed = r
+            .headers()
+            .contains_key(micro_common::idempotency::REPLAYED_HEADER);
+        let (status, body) = support::decode(r).await;
+        (status, replayed, body)
+    });
+    futures::future::join_all(attempts).await
+}
+
+#[tokio::test]
+async fn a_retried_append_is_stored_once() {
+    let s = start().await;
+    let key = micro_common::idempotency::new_key();
+    let first = append_with_key(&s, &key, 1).await.remove(0);
+    assert_eq!(first.0, 201, "{}", first.2);
+    assert!(!first.1, "the first attempt is not a replay");
+    // Retries, one after the other and several at once: each gets the first row.
+    let mut retries = append_with_key(&s, &key, 1).await;
+    retries.extend(append_with_key(&s, &key, 8).await);
+    for (status, replayed, body) in &retries {
+        assert_eq!(*status, 201, "{body}");
+        assert!(*replayed, "a retry is marked as a replay: {body}");
+        assert_eq!(body, &first.2, "a retry answers the stored row");
+    }
+    // Another key is another calculation.
+    let other = append_with_key(&s, &micro_common::idempotency::new_key(), 1).await;
+    assert_eq!(other[0].0, 201);
+    let (_, body) = s.get("/list").await;
+    let stored: Vec<&Value> = body["list"].as_array().unwrap().iter().collect();
+    assert_eq!(stored.len(), 2, "{body}");
+}
+
+#[tokio::test]
+async fn a_bad_idempotency_key_is_400() {
+    let s = start().await;
+    for bad in ["", &"k".repeat(micro_common::idempotency::MAX_KEY_CHARS + 1), "a b"] {
+        let r = s
+            .http
+            .post(format!("{}/append", s.base))
+            .header(micro_common::idempotency::KEY_HEADER, bad)
+            .json(&json!({"calc": "1+1", "calcResult": 2}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = support::decode(r).await;
+        assert_eq!(status, 400, "{bad:?}: {body}");
+        assert!(error_of(&body).contains("Idempotency-Key"), "{body}");
+    }
 }

@@ -1,6 +1,9 @@
 //! /readyz follows the database: not ready (and /append, /list answer 503) while PostgreSQL
 //! is unreachable, ready once it is reachable, not ready again when it goes away.
 //!
+//! And a database that goes silent (connections open, nothing answered) is caught by the
+//! timeouts: 503 answers, not hung requests, and not ready.
+//!
 //! "Unreachable" is a loopback port between the service and the real test PostgreSQL: closed
 //! at first, then a TCP forwarder to PostgreSQL is started on it, then stopped again.
 
@@ -9,6 +12,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use micro_common::postgres::QUERY_TIMEOUT;
 use micro_common::testkit;
 use serde_json::json;
 use support::{error_of, start_with};
@@ -32,27 +36,49 @@ fn pg_addr() -> SocketAddr {
 }
 
 /// Forwards connections on `port` to PostgreSQL until dropped (dropping closes them all).
+/// Once [`Forwarder::black_hole`] is called it stops forwarding but keeps every connection
+/// open and accepts new ones it never answers: a database (or network) gone silent.
 struct Forwarder {
     _tasks: JoinSet<()>,
+    silent: tokio::sync::watch::Sender<bool>,
 }
 
 impl Forwarder {
     async fn start(port: u16) -> Forwarder {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let target = pg_addr();
+        let (silent, watch) = tokio::sync::watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(async move {
             // Owned by the acceptor task: aborting it drops (and aborts) every connection.
             let mut connections = JoinSet::new();
             while let Ok((mut client, _)) = listener.accept().await {
+                let mut watch = watch.clone();
                 connections.spawn(async move {
+                    if *watch.borrow() {
+                        // Accepted, never answered.
+                        return std::future::pending::<()>().await;
+                    }
                     if let Ok(mut server) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = watch.wait_for(|silent| *silent) => {
+                                // Both sockets stay open; nothing moves any more.
+                                std::future::pending::<()>().await
+                            }
+                        }
                     }
                 });
             }
         });
-        Forwarder { _tasks: tasks }
+        Forwarder {
+            _tasks: tasks,
+            silent,
+        }
+    }
+
+    fn black_hole(&self) {
+        self.silent.send_replace(true);
     }
 }
 
@@ -99,4 +125,44 @@ async fn not_ready_until_the_database_is_reachable_and_again_when_it_goes() {
     let (status, body) = s.get("/list").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["list"][0]["calc"], "1+1");
+}
+
+#[tokio::test]
+async fn a_database_that_stops_answering_makes_it_unready_and_requests_503() {
+    let real_url = testkit::fresh_database().await;
+    let db_name = real_url.rsplit('/').next().unwrap().to_string();
+    let port = testkit::free_port();
+    let s = start_with(&format!("postgres://postgres@127.0.0.1:{port}/{db_name}")).await;
+    let forwarder = Forwarder::start(port).await;
+    s.wait_ready().await;
+    let (status, _) = s.post_json(&json!({"calc": "1+2", "calcResult": 3})).await;
+    assert_eq!(status, 201);
+
+    // Connections stay open but nothing answers: no error ever reaches the driver, only
+    // the timeouts can notice.
+    forwarder.black_hole();
+    // Bounded by the client: a request waiting on the silent database would fail here.
+    let bounded = reqwest::Client::builder()
+        .timeout(QUERY_TIMEOUT + Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let append = bounded
+        .post(format!("{}/append", s.base))
+        .json(&json!({"calc": "2+2", "calcResult": 4}))
+        .send()
+        .await
+        .expect("append answered although the database is silent");
+    assert_eq!(append.status(), 503);
+    let list = bounded
+        .get(format!("{}/list", s.base))
+        .send()
+        .await
+        .expect("list answered although the database is silent");
+    assert_eq!(list.status(), 503);
+    testkit::wait_for_status(&format!("{}/readyz", s.base), 503, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let (status, body) = s.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["notReady"], json!(["postgres"]));
 }

@@ -190,3 +190,61 @@ async fn plain_errors_become_json_but_html_and_json_are_kept() {
     let r = reqwest::get(format!("{base}/fine")).await.unwrap();
     assert_eq!(r.text().await.unwrap(), "plain success stays plain");
 }
+
+/// SIGTERM during load: readiness answers 503 first while every request (each on a new
+/// connection, so the listener must still accept) is served for the drain delay; then the
+/// server stops.
+#[tokio::test]
+async fn on_shutdown_readiness_goes_503_first_and_requests_are_served_through_the_drain() {
+    // Long enough that the load below (well under a second) ends inside it.
+    const DRAIN: Duration = Duration::from_secs(5);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let ready = Readiness::new();
+    let sigterm = CancellationToken::new();
+    let stop_accepting = server::drain_on(sigterm.clone(), &ready, DRAIN);
+    let app = Router::new().route("/work", get(|| async { "done" }));
+    let served = tokio::spawn(server::serve_on(
+        listener,
+        server::router(app, ready, Metrics::new()),
+        stop_accepting,
+    ));
+    let fresh_connections = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let status = move |path: &'static str| {
+        let (client, url) = (fresh_connections.clone(), format!("{base}{path}"));
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    };
+    assert_eq!(status("/readyz").await.unwrap(), 200);
+
+    let load_stop = CancellationToken::new();
+    let load = tokio::spawn({
+        let (stop, status) = (load_stop.clone(), status.clone());
+        async move {
+            let mut answers = Vec::new();
+            while !stop.is_cancelled() {
+                answers.push(status("/work").await);
+            }
+            answers
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sigterm.cancel();
+    let mut readiness = status("/readyz").await.unwrap();
+    while readiness == 200 {
+        readiness = status("/readyz").await.unwrap();
+    }
+    assert_eq!(readiness, 503, "readiness says it is stopping");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    load_stop.cancel();
+    let answers = load.await.unwrap();
+    let failed: Vec<_> = answers.iter().filter(|a| !matches!(a, Ok(200))).collect();
+    assert!(failed.is_empty(), "refused or failed in the drain window: {failed:?}");
+    assert!(answers.len() > 2, "the load ran: {answers:?}");
+
+    // After the drain the listener closes and the server returns.
+    served.await.unwrap().unwrap();
+    assert!(status("/work").await.is_err(), "stopped accepting after the drain");
+}

@@ -441,3 +441,69 @@ async fn with_redis_down_pages_render_and_dropped_events_are_counted() {
     }
     assert_eq!(s.metric("webapp_page_events_sent_total").await, 0);
 }
+
+/// A DNS server that takes every question and never answers (UDP and TCP on one port).
+async fn silent_dns() -> (u16, tokio::task::JoinHandle<()>) {
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let tcp = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        let mut buf = [0u8; 512];
+        loop {
+            tokio::select! {
+                _ = udp.recv_from(&mut buf) => {}
+                Ok((conn, _)) = tcp.accept() => held.push(conn),
+            }
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn with_dns_not_answering_the_page_still_answers_by_its_deadline() {
+    let shutdown = CancellationToken::new();
+    let (dns_port, _dns) = silent_dns().await;
+    let vars = HashMap::from([
+        ("DNS_HOST".to_string(), "127.0.0.1".to_string()),
+        ("DNS_PORT".to_string(), dns_port.to_string()),
+    ]);
+    let redis = Redis::start_with_url(ReadyFlag::default(), &testkit::redis_url(), shutdown.clone());
+    let metrics = Metrics::new();
+    let app = webapp::build(
+        Discovery::from_vars(vars),
+        redis,
+        testkit::unique_name("webq"),
+        &metrics,
+        shutdown.clone(),
+    )
+    .unwrap();
+    let port = serve(server::router(app, Readiness::new(), metrics), &shutdown).await;
+    // The bound: a page that waited on DNS beyond its deadline fails here.
+    let http = reqwest::Client::builder()
+        .timeout(webapp::backends::PAGE_DEADLINE + Duration::from_secs(2))
+        .build()
+        .unwrap();
+    for path in ["/add/calculate", "/audit"] {
+        let request = if path == "/audit" {
+            http.get(format!("http://127.0.0.1:{port}{path}"))
+        } else {
+            http.post(format!("http://127.0.0.1:{port}{path}"))
+                .form(&[("first", "2"), ("second", "3")])
+        };
+        let resp = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path} did not answer by its deadline: {e}"));
+        let page = page(resp).await;
+        assert!(
+            page.status == 503 || page.status == 504,
+            "{path}: {} {}",
+            page.status,
+            page.body
+        );
+        assert_html(&page, page.status);
+        assert!(page.body.contains("unavailable"), "{}", page.body);
+    }
+    shutdown.cancel();
+}

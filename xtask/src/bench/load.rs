@@ -83,6 +83,86 @@ pub fn run(
         .map_err(|_| anyhow::anyhow!("the load thread panicked"))?
 }
 
+/// Sends `request` to `addr` at a fixed `rate` per second for `duration`, open loop: the
+/// i-th request is due at `start + i / rate` whether or not earlier ones were answered.
+/// Each goes out on an idle keep-alive connection, or a new one (at most
+/// `max_connections` at once; beyond that it waits for one). Its latency counts from the
+/// time it was due, not from when it was sent, so a server that falls behind shows its
+/// queue in the figures instead of slowing the generator down (coordinated omission).
+pub fn run_at_rate(
+    addr: SocketAddr,
+    request: Vec<u8>,
+    rate: u32,
+    duration: Duration,
+    max_connections: usize,
+) -> Result<Outcome> {
+    let thread = std::thread::Builder::new()
+        .name("bench-rate".into())
+        .spawn(move || -> Result<Outcome> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(open_loop(addr, request, rate, duration, max_connections))
+        })?;
+    thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the load thread panicked"))?
+}
+
+async fn open_loop(
+    addr: SocketAddr,
+    request: Vec<u8>,
+    rate: u32,
+    duration: Duration,
+    max_connections: usize,
+) -> Result<Outcome> {
+    use std::sync::{Arc, Mutex};
+    let request: &'static [u8] = Box::leak(request.into_boxed_slice());
+    let idle: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let interval = Duration::from_secs(1) / rate;
+    let total = (duration.as_secs_f64() * f64::from(rate)) as u64;
+    let started = tokio::time::Instant::now();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..total {
+        let due = started + interval * i as u32;
+        tokio::time::sleep_until(due).await;
+        let (idle, slots) = (idle.clone(), slots.clone());
+        sends.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("never closed");
+            let pooled = idle.lock().expect("idle connections").pop();
+            let mut stream = match pooled {
+                Some(s) => s,
+                None => {
+                    let s = TcpStream::connect(addr).await?;
+                    s.set_nodelay(true)?;
+                    s
+                }
+            };
+            let mut buf = Vec::with_capacity(4096);
+            let answer = exchange(&mut stream, request, &mut buf).await?;
+            let latency = due.elapsed();
+            if !answer.close {
+                idle.lock().expect("idle connections").push(stream);
+            }
+            anyhow::Ok(((200..400).contains(&answer.status), latency))
+        });
+    }
+    let mut outcome = Outcome {
+        latencies: Vec::with_capacity(total as usize),
+        failures: 0,
+        elapsed: Duration::ZERO,
+    };
+    while let Some(sent) = sends.join_next().await {
+        match sent.context("a request task panicked")? {
+            Ok((true, latency)) => outcome.latencies.push(latency.as_nanos() as u64),
+            Ok((false, _)) | Err(_) => outcome.failures += 1,
+        }
+    }
+    outcome.elapsed = started.elapsed();
+    Ok(outcome)
+}
+
 /// One connection's loop; returns its latencies and failure count. Fails
 /// only when the service cannot be reached at all.
 async fn connection(

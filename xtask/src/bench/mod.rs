@@ -11,6 +11,10 @@ pub struct BenchArgs {
     /// What to measure.
     #[arg(value_enum)]
     pub target: BenchTarget,
+    /// services only: also send a fixed N requests per second (open loop; latency counted
+    /// from each request's intended send time, so queueing is not hidden).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: Option<u32>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -42,7 +46,7 @@ fn must_hand_over(target: &str, profile_var: &str) -> bool {
 /// Builds xtask in release mode and becomes `xtask bench <target>` of that
 /// build (exec: signals and the exit code reach it directly), for benches
 /// whose own code is part of what they measure.
-fn hand_over_to_release(target: &str) -> anyhow::Result<ExitCode> {
+fn hand_over_to_release(target: &str, extra: &[String]) -> anyhow::Result<ExitCode> {
     use anyhow::Context as _;
     use std::os::unix::process::CommandExt as _;
     let sh = xshell::Shell::new()?;
@@ -54,6 +58,7 @@ fn hand_over_to_release(target: &str) -> anyhow::Result<ExitCode> {
     let exe = crate::project::target_dir().join("release").join("xtask");
     let err = std::process::Command::new(&exe)
         .args(["bench", target])
+        .args(extra)
         .env(HANDED_OVER, "1")
         .exec();
     Err(err).with_context(|| format!("running {}", exe.display()))
@@ -64,10 +69,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchTarget::Services => {
             // The load generator shares the CPU with the services: an unoptimized
             // one measures itself.
+            let rate: Vec<String> = args
+                .rate
+                .iter()
+                .flat_map(|n| ["--rate".to_string(), n.to_string()])
+                .collect();
             if must_hand_over("services", "MICRO_BENCH_SERVICES_PROFILE") {
-                return hand_over_to_release("services");
+                return hand_over_to_release("services", &rate);
             }
-            services::run(services::ServicesBenchOptions::from_env()?)
+            let mut options = services::ServicesBenchOptions::from_env()?;
+            options.rate = args.rate;
+            services::run(options)
+        }
+        BenchTarget::Build | BenchTarget::Sync if args.rate.is_some() => {
+            anyhow::bail!("--rate applies to `bench services` only")
         }
         BenchTarget::Build => {
             // MICRO_BENCH_COLD=1: also start from an empty target dir.
@@ -78,7 +93,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             // The test server runs in this process and sync is this binary: both
             // must be optimized code for the figures to mean anything.
             if must_hand_over("sync", "MICRO_BENCH_SYNC_PROFILE") {
-                return hand_over_to_release("sync");
+                return hand_over_to_release("sync", &[]);
             }
             sync::run()
         }

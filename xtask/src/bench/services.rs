@@ -8,6 +8,10 @@
 //! `POST /add/calculate`; each service's resident memory (VmRSS) is read idle
 //! and, at its peak, under load.
 //!
+//! `--rate N` adds, after each saturation run, the same requests at a fixed N per second
+//! (open loop, [`load::run_at_rate`]): latency counted from each request's intended send
+//! time, so a service that falls behind shows its queue.
+//!
 //! Options come from the environment (the `bench` command line is shared):
 //! `MICRO_BENCH_SECONDS` (default 10), `MICRO_BENCH_CONNECTIONS` (default 50),
 //! `MICRO_BENCH_BIN_DIR` (use these binaries instead of a release build).
@@ -29,6 +33,19 @@ pub struct ServicesBenchOptions {
     pub duration: Duration,
     pub connections: usize,
     pub bin_dir: Option<PathBuf>,
+    /// `--rate N`: after each saturation run, the same requests at N per second, open loop.
+    pub rate: Option<u32>,
+}
+
+/// How the generator drives a scenario.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Every connection sends its next request when the previous answer is read: the
+    /// throughput the service saturates at.
+    Saturation,
+    /// A fixed number of requests per second whatever the answers do: the latency at that
+    /// load, queueing included.
+    Rate(u32),
 }
 
 impl ServicesBenchOptions {
@@ -50,6 +67,7 @@ impl ServicesBenchOptions {
             duration: Duration::from_secs(seconds),
             connections,
             bin_dir: std::env::var_os("MICRO_BENCH_BIN_DIR").map(PathBuf::from),
+            rate: None,
         })
     }
 }
@@ -112,22 +130,29 @@ pub fn run(opts: ServicesBenchOptions) -> Result<ExitCode> {
             form_body: Some("first=2&second=3"),
         },
     ];
+    let mut modes = vec![Mode::Saturation];
+    modes.extend(opts.rate.map(Mode::Rate));
     let mut results = Vec::new();
     for scenario in &scenarios {
-        if stop.load(Ordering::SeqCst) {
-            break;
+        for &mode in &modes {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let addr = SocketAddr::from(([127, 0, 0, 1], system.ports[scenario.service]));
+            let how = match mode {
+                Mode::Saturation => format!("{} connections", opts.connections),
+                Mode::Rate(n) => format!("{n} req/s (open loop)"),
+            };
+            eprintln!(
+                "loading {} {} {} with {how} for {}s",
+                scenario.service,
+                scenario.method,
+                scenario.path,
+                opts.duration.as_secs()
+            );
+            let result = measure(&system, addr, scenario, &opts, mode)?;
+            results.push((scenario, mode, result));
         }
-        let addr = SocketAddr::from(([127, 0, 0, 1], system.ports[scenario.service]));
-        eprintln!(
-            "loading {} {} {} with {} connections for {}s",
-            scenario.service,
-            scenario.method,
-            scenario.path,
-            opts.connections,
-            opts.duration.as_secs()
-        );
-        let result = measure(&system, addr, scenario, &opts)?;
-        results.push((scenario, result));
     }
     print_table(&results, &idle);
     drop(system);
@@ -141,14 +166,14 @@ fn measure(
     addr: SocketAddr,
     scenario: &Scenario,
     opts: &ServicesBenchOptions,
+    mode: Mode,
 ) -> Result<LoadResult> {
     let request = load::request_bytes(addr, scenario.path, scenario.form_body);
-    load::run(
-        addr,
-        request.clone(),
-        opts.connections,
-        Duration::from_secs(1),
-    )?;
+    let drive = |request: Vec<u8>, duration: Duration| match mode {
+        Mode::Saturation => load::run(addr, request, opts.connections, duration),
+        Mode::Rate(n) => load::run_at_rate(addr, request, n, duration, opts.connections),
+    };
+    drive(request.clone(), Duration::from_secs(1))?;
     let sampling = Arc::new(AtomicBool::new(true));
     let pids = system.pids();
     let sampler = {
@@ -166,7 +191,7 @@ fn measure(
             peak
         })
     };
-    let outcome = load::run(addr, request, opts.connections, opts.duration);
+    let outcome = drive(request, opts.duration);
     sampling.store(false, Ordering::SeqCst);
     let peak_rss_kb = sampler.join().expect("the memory sampler does not panic");
     let load::Outcome {
@@ -212,19 +237,23 @@ fn vm_rss_kb(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn print_table(results: &[(&Scenario, LoadResult)], idle: &BTreeMap<String, u64>) {
+fn print_table(results: &[(&Scenario, Mode, LoadResult)], idle: &BTreeMap<String, u64>) {
     let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
     let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
     println!();
     println!(
-        "{:<34} {:>10} {:>10} {:>10} {:>9}",
-        "endpoint", "req/s", "p50", "p99", "failures"
+        "{:<34} {:>16} {:>10} {:>10} {:>10} {:>9}",
+        "endpoint", "load", "req/s", "p50", "p99", "failures"
     );
-    for (scenario, r) in results {
+    for (scenario, mode, r) in results {
         let name = format!("{} {} {}", scenario.service, scenario.method, scenario.path);
+        let load = match mode {
+            Mode::Saturation => "saturation".to_string(),
+            Mode::Rate(n) => format!("{n}/s open loop"),
+        };
         let rate = r.requests as f64 / r.elapsed.as_secs_f64();
         println!(
-            "{name:<34} {rate:>10.0} {:>10} {:>10} {:>9}",
+            "{name:<34} {load:>16} {rate:>10.0} {:>10} {:>10} {:>9}",
             ms(r.p50),
             ms(r.p99),
             r.failures
@@ -232,13 +261,17 @@ fn print_table(results: &[(&Scenario, LoadResult)], idle: &BTreeMap<String, u64>
     }
     println!();
     let mut header = format!("{:<14} {:>10}", "service", "idle RSS");
-    for (scenario, _) in results {
-        header.push_str(&format!(" {:>22}", format!("peak ({})", scenario.service)));
+    for (scenario, mode, _) in results {
+        let tag = match mode {
+            Mode::Saturation => scenario.service.to_string(),
+            Mode::Rate(n) => format!("{} {n}/s", scenario.service),
+        };
+        header.push_str(&format!(" {:>22}", format!("peak ({tag})")));
     }
     println!("{header}");
     for (name, idle_kb) in idle {
         let mut line = format!("{name:<14} {:>10}", mb(*idle_kb));
-        for (_, r) in results {
+        for (_, _, r) in results {
             line.push_str(&format!(
                 " {:>22}",
                 mb(r.peak_rss_kb.get(name).copied().unwrap_or(0))

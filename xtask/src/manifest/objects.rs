@@ -25,6 +25,17 @@ use std::collections::BTreeMap;
 pub const PORT_NAME: &str = "main";
 /// The uid the service images run as (distroless `nonroot`).
 pub const SERVICE_UID: i64 = 65532;
+
+/// How long a stopping service pod keeps serving with `/readyz` at 503 (its
+/// `SHUTDOWN_DELAY_SECS`): long enough for the endpoints controller and kube-proxy to
+/// take it out of rotation before its listener closes.
+pub const SHUTDOWN_DELAY_SECS: i64 = 5;
+/// The variable the services read it from (micro-common's `server::SHUTDOWN_DELAY_ENV`;
+/// manifest_rules checks that every Deployment sets that name).
+pub const SHUTDOWN_DELAY_ENV: &str = "SHUTDOWN_DELAY_SECS";
+/// The pod's whole stop budget: the drain above, in-flight requests (the server gives
+/// them 20 s) and a margin before Kubernetes sends SIGKILL.
+pub const TERMINATION_GRACE_SECS: i64 = 30;
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 
 /// The recommended labels of every object.
@@ -139,6 +150,7 @@ pub fn deployment(plan: &ServicePlan, namespace: &str) -> Deployment {
                 }),
                 spec: Some(PodSpec {
                     automount_service_account_token: Some(false),
+                    termination_grace_period_seconds: Some(TERMINATION_GRACE_SECS),
                     security_context: Some(pod_security(SERVICE_UID, false)),
                     topology_spread_constraints: plan
                         .spread_across_zones

@@ -192,7 +192,7 @@ fn size<'a>(env: &'a Environment, name: &str, file: &Path) -> Result<&'a Size> {
 }
 
 /// The environment of a service's container: the runtime contract (own
-/// port, JSON logs, DNS namespace), what each dependency hands its clients,
+/// port, JSON logs, DNS namespace, drain delay on SIGTERM), what each dependency hands its clients,
 /// then the definition's own variables. A name set twice is an error.
 fn container_env(
     def: &super::definition::ServiceDefinition,
@@ -210,6 +210,10 @@ fn container_env(
             EnvValue::Value("json".to_string()),
         ),
         ("DNS_NAMESPACE".to_string(), EnvValue::Value(ns.to_string())),
+        (
+            super::objects::SHUTDOWN_DELAY_ENV.to_string(),
+            EnvValue::Value(super::objects::SHUTDOWN_DELAY_SECS.to_string()),
+        ),
     ];
     let mut deps: Vec<&String> = def.dependencies.iter().collect();
     deps.sort();
