@@ -15,7 +15,12 @@ fn git(dir: &Path, args: &[&str]) -> Result<()> {
     let status = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["-c", "user.name=bench", "-c", "user.email=bench@example.com"])
+        .args([
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.com",
+        ])
         .args(args)
         .status()
         .with_context(|| format!("running git {args:?}"))?;
