@@ -7,6 +7,8 @@
 //! The CI files (Jenkinsfile, .github/workflows/) only call this command, so
 //! what runs in CI runs the same on a laptop.
 
+#[cfg(test)]
+mod ci_files;
 mod runner;
 mod stages;
 mod summary;
