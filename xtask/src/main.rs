@@ -15,6 +15,7 @@ mod ownership;
 mod pipeline;
 mod project;
 mod report;
+mod review;
 mod test_cmd;
 mod testcluster_cmd;
 
@@ -63,6 +64,8 @@ enum Command {
     Sync(gitops::SyncArgs),
     /// Each object's state in the cluster against git.
     Status(gitops::StatusArgs),
+    /// The pull-request view of a deploy: what changes between two commits' manifests.
+    Review(review::ReviewArgs),
     /// Serve an in-memory Kubernetes API for tests.
     Testcluster(testcluster_cmd::TestclusterArgs),
     /// Measure speed and size.
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => gitops::run_diff(args),
         Command::Sync(args) => gitops::run_sync(args),
         Command::Status(args) => gitops::run_status(args),
+        Command::Review(args) => review::run(args),
         Command::Testcluster(args) => testcluster_cmd::run(args),
         Command::Bench(args) => bench::run(args),
     };

@@ -11,6 +11,7 @@ mod compile;
 mod credentials;
 mod engine;
 mod git_info;
+pub mod history;
 mod inputs;
 mod output;
 mod registry_cmd;
