@@ -133,6 +133,10 @@ impl Git {
         Ok(head.shorthand().unwrap_or_default().to_string())
     }
 
+    pub fn head_id(&self) -> Result<String> {
+        Ok(self.repo.head()?.peel_to_commit()?.id().to_string())
+    }
+
     pub fn short_head(&self) -> Result<String> {
         let commit = self.repo.head()?.peel_to_commit()?;
         Ok(commit.id().to_string()[..12].to_string())

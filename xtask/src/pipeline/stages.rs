@@ -81,20 +81,7 @@ pub fn run(stage: Stage, cx: &Context) -> Result<String> {
 
 fn check(cx: &Context) -> Result<String> {
     clean_tree(&cx.root)?;
-    progress("cargo fmt --check");
-    external(&cx.root, &["fmt", "--all", "--check"])?;
-    progress("cargo clippy --workspace --all-targets -- -D warnings");
-    external(
-        &cx.root,
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
+    // The cheap checks first: a stale manifest fails before clippy compiles.
     let envs = environments(&cx.root)?;
     for env in &envs {
         progress(&format!("render --env {env} --check"));
@@ -109,8 +96,22 @@ fn check(cx: &Context) -> Result<String> {
             bail!("render --env {env} --check: the committed manifests are not what render writes");
         }
     }
+    progress("cargo fmt --check");
+    external(&cx.root, &["fmt", "--all", "--check"])?;
+    progress("cargo clippy --workspace --all-targets -- -D warnings");
+    external(
+        &cx.root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     Ok(format!(
-        "tree clean, fmt, clippy, {} environment(s) as rendered",
+        "tree clean, {} environment(s) as rendered, fmt, clippy",
         envs.len()
     ))
 }
@@ -153,14 +154,18 @@ fn release(cx: &Context) -> Result<String> {
         git.switch_new(branch)?;
     }
     progress(&format!("commit environments/{}/", cx.env.name));
+    let base = git.head_id()?;
     let outcome = manifest::commit::commit_environment(&cx.root, &cx.env.name);
     match outcome {
-        Ok(Some(outcome)) => Ok(format!(
-            "{} {} on {}",
-            &outcome.id[..12],
-            outcome.summary,
-            git.branch()?
-        )),
+        Ok(Some(outcome)) => {
+            let parts = review(cx, &base, &outcome.id)?;
+            Ok(format!(
+                "{} {} on {}; review: {parts}",
+                &outcome.id[..12],
+                outcome.summary,
+                git.branch()?
+            ))
+        }
         Ok(None) => {
             // Nothing to deploy: no branch of its own, no commit.
             git.switch_back(branch.as_deref())?;
@@ -174,6 +179,49 @@ fn release(cx: &Context) -> Result<String> {
             Err(e)
         }
     }
+}
+
+/// `review` of the deploy commit against the commit it was made on, as the
+/// markdown a reviewer reads, into target/xtask/pipeline/review/.
+fn review(cx: &Context, base: &str, head: &str) -> Result<String> {
+    let dir = review_dir(&cx.root);
+    if dir.exists() {
+        // Parts of an earlier, longer review would read as part of this one.
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    progress(&format!(
+        "review --base {} --head {}",
+        &base[..12],
+        &head[..12]
+    ));
+    let root = cx.root.to_string_lossy();
+    let out_dir = dir.to_string_lossy();
+    let argv = [
+        "review",
+        "--base",
+        base,
+        "--head",
+        head,
+        "--env",
+        cx.env.name.as_str(),
+        "--output",
+        "markdown",
+        "--out-dir",
+        &out_dir,
+        "--repo",
+        &root,
+    ];
+    let code = crate::review::run(parse_args::<crate::review::ReviewArgs>(&argv)?)?;
+    // 1 only says the deploy changes something, which a deploy commit does.
+    if code != ExitCode::SUCCESS && code != ExitCode::from(1) {
+        bail!("review of {} failed (its output is above)", &head[..12]);
+    }
+    Ok(dir.display().to_string())
+}
+
+/// Where the release stage writes the review (review-1.md, review-2.md ...).
+pub fn review_dir(root: &Path) -> PathBuf {
+    root.join("target/xtask/pipeline/review")
 }
 
 fn publish(cx: &Context) -> Result<String> {
