@@ -184,9 +184,8 @@ fn answer(batch: &mut Vec<Pending>, fresh: Vec<Keyed>, existing: &[Keyed]) {
                     }),
             },
         };
-        let stored = stored.ok_or_else(|| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "row not returned")
-        });
+        let stored = stored
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "row not returned"));
         let _ = p.reply.send(stored);
     }
 }

@@ -301,7 +301,11 @@ async fn a_retried_append_is_stored_once() {
 #[tokio::test]
 async fn a_bad_idempotency_key_is_400() {
     let s = start().await;
-    for bad in ["", &"k".repeat(micro_common::idempotency::MAX_KEY_CHARS + 1), "a b"] {
+    for bad in [
+        "",
+        &"k".repeat(micro_common::idempotency::MAX_KEY_CHARS + 1),
+        "a b",
+    ] {
         let r = s
             .http
             .post(format!("{}/append", s.base))

@@ -55,7 +55,8 @@ impl Forwarder {
             while let Ok((mut client, _)) = listener.accept().await {
                 let mut watch = watch.clone();
                 connections.spawn(async move {
-                    if *watch.borrow() {
+                    let silent_now = *watch.borrow();
+                    if silent_now {
                         // Accepted, never answered.
                         return std::future::pending::<()>().await;
                     }

@@ -241,10 +241,16 @@ async fn on_shutdown_readiness_goes_503_first_and_requests_are_served_through_th
     load_stop.cancel();
     let answers = load.await.unwrap();
     let failed: Vec<_> = answers.iter().filter(|a| !matches!(a, Ok(200))).collect();
-    assert!(failed.is_empty(), "refused or failed in the drain window: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "refused or failed in the drain window: {failed:?}"
+    );
     assert!(answers.len() > 2, "the load ran: {answers:?}");
 
     // After the drain the listener closes and the server returns.
     served.await.unwrap().unwrap();
-    assert!(status("/work").await.is_err(), "stopped accepting after the drain");
+    assert!(
+        status("/work").await.is_err(),
+        "stopped accepting after the drain"
+    );
 }

@@ -446,7 +446,9 @@ async fn with_redis_down_pages_render_and_dropped_events_are_counted() {
 async fn silent_dns() -> (u16, tokio::task::JoinHandle<()>) {
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let port = udp.local_addr().unwrap().port();
-    let tcp = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let tcp = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let task = tokio::spawn(async move {
         let mut held = Vec::new();
         let mut buf = [0u8; 512];
@@ -468,7 +470,11 @@ async fn with_dns_not_answering_the_page_still_answers_by_its_deadline() {
         ("DNS_HOST".to_string(), "127.0.0.1".to_string()),
         ("DNS_PORT".to_string(), dns_port.to_string()),
     ]);
-    let redis = Redis::start_with_url(ReadyFlag::default(), &testkit::redis_url(), shutdown.clone());
+    let redis = Redis::start_with_url(
+        ReadyFlag::default(),
+        &testkit::redis_url(),
+        shutdown.clone(),
+    );
     let metrics = Metrics::new();
     let app = webapp::build(
         Discovery::from_vars(vars),
