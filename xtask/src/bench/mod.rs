@@ -83,7 +83,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             options.rate = args.rate;
             services::run(options)
         }
-        BenchTarget::Build | BenchTarget::Sync if args.rate.is_some() => {
+        BenchTarget::Build | BenchTarget::Sync | BenchTarget::Review if args.rate.is_some() => {
             anyhow::bail!("--rate applies to `bench services` only")
         }
         BenchTarget::Build => {
@@ -102,7 +102,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchTarget::Review => {
             // Review is this binary's own code: measure it optimized.
             if must_hand_over("review", "MICRO_BENCH_REVIEW_PROFILE") {
-                return hand_over_to_release("review");
+                return hand_over_to_release("review", &[]);
             }
             review::run()
         }
