@@ -61,12 +61,13 @@ impl Forwarder {
                         return std::future::pending::<()>().await;
                     }
                     if let Ok(mut server) = TcpStream::connect(target).await {
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            _ = watch.wait_for(|silent| *silent) => {
-                                // Both sockets stay open; nothing moves any more.
-                                std::future::pending::<()>().await
-                            }
+                        let silenced = tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                            r = watch.wait_for(|silent| *silent) => r.is_ok(),
+                        };
+                        if silenced {
+                            // Both sockets stay open; nothing moves any more.
+                            std::future::pending::<()>().await
                         }
                     }
                 });
