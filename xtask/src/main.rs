@@ -12,6 +12,7 @@ mod image_record;
 mod infra;
 mod manifest;
 mod ownership;
+mod pipeline;
 mod project;
 mod report;
 mod review;
@@ -53,6 +54,8 @@ enum Command {
     Commit(manifest::CommitArgs),
     /// build-all --push, render, commit: propose a deploy.
     Release(manifest::ReleaseArgs),
+    /// The CI stages in one command: check, test, build, release, publish, deploy.
+    Pipeline(pipeline::PipelineArgs),
     /// Create or rotate the database Secret in the cluster.
     Secrets(manifest::SecretsArgs),
     /// Show what sync would change.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Render(args) => manifest::run_render(args),
         Command::Commit(args) => manifest::run_commit(args),
         Command::Release(args) => manifest::run_release(args),
+        Command::Pipeline(args) => pipeline::run(args),
         Command::Secrets(args) => manifest::run_secrets(args),
         Command::Diff(args) => gitops::run_diff(args),
         Command::Sync(args) => gitops::run_sync(args),
