@@ -1,4 +1,7 @@
-//! TEMPORARY stand-in for the repro helper's history module (same names).
+//! Which commits changed a service's build inputs: what `review` shows as
+//! the reason an image moved. The inputs are those of the content tag
+//! (`inputs`): the service crate, the shared crate, the lockfile, the root
+//! manifest and cargo's configuration.
 
 use anyhow::Result;
 use git2::{Oid, Repository};
@@ -13,6 +16,8 @@ pub struct CommitInfo {
     pub time: i64,
 }
 
+/// The repository paths whose changes change `service`'s image (none for
+/// anything that is not a service built here).
 pub fn input_paths(service: &str) -> Vec<String> {
     if crate::project::service(service).is_err() {
         return Vec::new();
@@ -26,6 +31,8 @@ pub fn input_paths(service: &str) -> Vec<String> {
     ]
 }
 
+/// The tree entry of each path at `commit` (None when absent): equal ids
+/// mean nothing under the path changed.
 fn entry_ids(
     repo: &Repository,
     commit: &git2::Commit,
@@ -39,6 +46,8 @@ fn entry_ids(
         .collect())
 }
 
+/// The commits reachable from `to` but not `from` that changed one of
+/// `paths`, newest first (a merge counts when it differs from every parent).
 pub fn input_commits(
     repo: &Repository,
     from: Oid,
