@@ -12,8 +12,10 @@ mod image_record;
 mod infra;
 mod manifest;
 mod ownership;
+mod pipeline;
 mod project;
 mod report;
+mod review;
 mod test_cmd;
 mod testcluster_cmd;
 
@@ -52,6 +54,8 @@ enum Command {
     Commit(manifest::CommitArgs),
     /// build-all --push, render, commit: propose a deploy.
     Release(manifest::ReleaseArgs),
+    /// The CI stages in one command: check, test, build, release, publish, deploy.
+    Pipeline(pipeline::PipelineArgs),
     /// Create or rotate the database Secret in the cluster.
     Secrets(manifest::SecretsArgs),
     /// Show what sync would change.
@@ -60,6 +64,8 @@ enum Command {
     Sync(gitops::SyncArgs),
     /// Each object's state in the cluster against git.
     Status(gitops::StatusArgs),
+    /// The pull-request view of a deploy: what changes between two commits' manifests.
+    Review(review::ReviewArgs),
     /// Serve an in-memory Kubernetes API for tests.
     Testcluster(testcluster_cmd::TestclusterArgs),
     /// Measure speed and size.
@@ -78,10 +84,12 @@ fn main() -> ExitCode {
         Command::Render(args) => manifest::run_render(args),
         Command::Commit(args) => manifest::run_commit(args),
         Command::Release(args) => manifest::run_release(args),
+        Command::Pipeline(args) => pipeline::run(args),
         Command::Secrets(args) => manifest::run_secrets(args),
         Command::Diff(args) => gitops::run_diff(args),
         Command::Sync(args) => gitops::run_sync(args),
         Command::Status(args) => gitops::run_status(args),
+        Command::Review(args) => review::run(args),
         Command::Testcluster(args) => testcluster_cmd::run(args),
         Command::Bench(args) => bench::run(args),
     };

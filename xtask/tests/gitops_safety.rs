@@ -137,6 +137,7 @@ fn a_rollback_across_a_namespace_change_deletes_no_namespace_and_no_volume() {
         f.kubectl_ok(&["get", "pvc/data", "-n", ns]);
     }
     assert!(inventory_of(&f, "nsa").contains("/PersistentVolumeClaim/nsa/data"));
+    f.print_audit_counts("a_rollback_across_a_namespace_change_deletes_no_namespace_and_no_volume");
 }
 
 #[test]
@@ -170,6 +171,7 @@ fn data_gone_from_git_is_kept_unless_prune_data() {
     let out = f.sync(&["--prune-data"]);
     assert!(out.contains("1 pruned"), "{out}");
     assert_eq!(deletes(&f.events()), ["persistentvolumeclaims/micro/data"]);
+    f.print_audit_counts("data_gone_from_git_is_kept_unless_prune_data");
 }
 
 #[test]
@@ -221,6 +223,7 @@ fn two_environments_in_one_namespace_never_prune_each_other() {
     assert!(again.status.success(), "{}", describe(&again));
     assert!(deletes(&f.events()).is_empty());
     f.kubectl_ok(&["get", "namespace", "micro"]);
+    f.print_audit_counts("two_environments_in_one_namespace_never_prune_each_other");
 }
 
 #[test]
@@ -256,6 +259,7 @@ fn a_hand_made_object_is_not_taken_over_without_adopt() {
     f.clear_events();
     f.sync(&[]);
     assert_eq!(deletes(&f.events()), ["configmaps/micro/foreign"]);
+    f.print_audit_counts("a_hand_made_object_is_not_taken_over_without_adopt");
 }
 
 fn writes_to(events: &[AuditEvent], resource: &str) -> usize {
@@ -286,6 +290,7 @@ fn deployments_wait_for_every_statefulset_of_the_commit_also_on_a_rerun() {
     assert_eq!(writes_to(&f.events(), "deployments"), 0);
     let status = f.xtask(&["status", "--env", ENV]);
     assert_eq!(status.status.code(), Some(1));
+    f.print_audit_counts("deployments_wait_for_every_statefulset_of_the_commit_also_on_a_rerun");
 }
 
 fn system_with_statefulset_image(image: &str) -> Vec<(String, String)> {
@@ -321,6 +326,9 @@ fn a_rollback_after_a_failed_rollout_waits_for_the_new_spec_and_a_rerun_of_the_f
     assert!(rollback.status.success(), "{}", describe(&rollback));
     let status = f.xtask(&["status", "--env", ENV, "--rev", "HEAD~1"]);
     assert_eq!(status.status.code(), Some(0), "{}", describe(&status));
+    f.print_audit_counts(
+        "a_rollback_after_a_failed_rollout_waits_for_the_new_spec_and_a_rerun_of_the_failure_fails",
+    );
 }
 
 #[test]
@@ -368,6 +376,7 @@ fn a_second_sync_waits_for_the_lease_or_names_its_holder() {
         "jsonpath={.spec.holderIdentity}",
     ]);
     assert_eq!(holder, "", "released at the end of the sync");
+    f.print_audit_counts("a_second_sync_waits_for_the_lease_or_names_its_holder");
 }
 
 #[test]
@@ -410,6 +419,7 @@ fn concurrent_syncs_take_turns_and_leave_no_object_untracked() {
     // The lease was taken once per sync that wrote (created, then taken over).
     let lease_writes = writes_to(&f.events(), "leases");
     assert!(lease_writes >= 4, "{lease_writes} lease writes");
+    f.print_audit_counts("concurrent_syncs_take_turns_and_leave_no_object_untracked");
 }
 
 #[test]
@@ -467,6 +477,7 @@ fn a_watch_repairs_a_deleted_object_at_the_next_resync_and_otherwise_writes_noth
         events.iter().all(|e| e.verb == "list"),
         "a resync without drift makes only LISTs: {events:?}"
     );
+    f.print_audit_counts("one resync tick without drift");
 
     f.kubectl_ok(&["delete", "configmap", "settings", "-n", "micro"]);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -482,6 +493,9 @@ fn a_watch_repairs_a_deleted_object_at_the_next_resync_and_otherwise_writes_noth
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(terminate(&mut child).success());
+    f.print_audit_counts(
+        "a_watch_repairs_a_deleted_object_at_the_next_resync_and_otherwise_writes_nothing",
+    );
 }
 
 #[test]
@@ -524,4 +538,5 @@ fn bad_manifests_get_one_line_naming_file_and_field_and_nothing_is_sent() {
             f.events()
         );
     }
+    f.print_audit_counts("bad_manifests_get_one_line_naming_file_and_field_and_nothing_is_sent");
 }

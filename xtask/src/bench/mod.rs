@@ -1,8 +1,9 @@
-//! `cargo xtask bench <target>`: figures for services, build and sync.
+//! `cargo xtask bench <target>`: figures for services, build, sync and review.
 use std::process::ExitCode;
 
 mod build;
 mod load;
+mod review;
 mod services;
 mod sync;
 
@@ -18,6 +19,7 @@ pub enum BenchTarget {
     Services,
     Build,
     Sync,
+    Review,
 }
 
 /// Set in the release child, so that it never hands over again.
@@ -81,6 +83,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 return hand_over_to_release("sync");
             }
             sync::run()
+        }
+        BenchTarget::Review => {
+            // Review is this binary's own code: measure it optimized.
+            if must_hand_over("review", "MICRO_BENCH_REVIEW_PROFILE") {
+                return hand_over_to_release("review");
+            }
+            review::run()
         }
     }
 }

@@ -2,16 +2,16 @@
 
 use super::cluster::Cluster;
 use super::live;
-use super::plan::{self, Action, Rules};
+use super::plan::{self, Action, Plan, Rules};
 use super::report::{self, Output};
 use super::source::Desired;
 use anyhow::Result;
 use serde_json::json;
 use std::process::ExitCode;
 
-/// Exit 0 in sync, 1 with differences (kubectl diff's convention).
-pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Result<ExitCode> {
-    let env = &desired.env;
+/// What a sync of `desired` with the default rules would do now: the plan
+/// `diff` shows and `review --live` reports.
+pub async fn plan_sync(cluster: &Cluster, desired: &Desired) -> Result<Plan> {
     let mut live = live::fetch(cluster, desired).await?;
     let mut plan = plan::build(
         &desired.objects,
@@ -20,6 +20,13 @@ pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Resul
         Rules::default(),
     );
     plan::confirm(cluster, &mut plan).await?;
+    Ok(plan)
+}
+
+/// Exit 0 in sync, 1 with differences (kubectl diff's convention).
+pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Result<ExitCode> {
+    let env = &desired.env;
+    let plan = plan_sync(cluster, desired).await?;
     match output {
         Output::Json => {
             let objects: Vec<_> = plan

@@ -8,7 +8,7 @@
 //! (`normalize` does the request-free comparison, a dry-run confirms only what
 //! looks different); `sync` takes the `lease`, applies, prunes and keeps the
 //! `inventory`; `rollout` waits; `report` prints; `watch` loops, woken also by `webhook`. `diff` and
-//! `status` share live + plan. This file holds only the arguments and the
+//! `status` share live + plan; `preview` is diff's plan for `review --live`. This file holds only the arguments and the
 //! entry points.
 
 mod apply;
@@ -18,10 +18,11 @@ mod inventory;
 mod kinds;
 mod lease;
 mod live;
-mod normalize;
+pub(crate) mod normalize;
 mod plan;
+mod preview;
 mod prune;
-mod report;
+pub(crate) mod report;
 mod rollout;
 mod source;
 mod status;
@@ -29,10 +30,11 @@ mod sync;
 mod validate;
 mod watch;
 mod webhook;
-mod yaml;
+pub(crate) mod yaml;
 
 use anyhow::{Context, Result, bail};
 use plan::Rules;
+pub use preview::{LiveChange, LivePlan, preview};
 pub use report::Output;
 use std::path::PathBuf;
 use std::process::ExitCode;

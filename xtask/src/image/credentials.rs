@@ -47,19 +47,52 @@ pub fn for_registry(registry: &str) -> Result<Option<DockerCredentials>> {
     lookup(&config, registry)
 }
 
-fn lookup(config: &DockerConfig, registry: &str) -> Result<Option<DockerCredentials>> {
-    if let Some(helper) = config.cred_helpers.get(registry) {
+/// The key `docker login` stores Docker Hub credentials under.
+const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+
+/// The names Docker Hub goes by in an image reference.
+const DOCKER_HUB_HOSTS: &[&str] = &["docker.io", "index.docker.io", "registry-1.docker.io"];
+
+/// The config key and server address of a push target: its host, except for
+/// Docker Hub (`docker.io/<namespace>`), which the CLI files under one URL.
+fn server_of(target: &str) -> &str {
+    let host = target.split('/').next().unwrap_or(target);
+    if DOCKER_HUB_HOSTS.contains(&host) {
+        DOCKER_HUB_KEY
+    } else {
+        host
+    }
+}
+
+/// How the engine names a Docker Hub repository in RepoDigests: without the host.
+pub fn engine_name(target: &str) -> &str {
+    DOCKER_HUB_HOSTS
+        .iter()
+        .find_map(|host| target.strip_prefix(host).and_then(|t| t.strip_prefix('/')))
+        .unwrap_or(target)
+}
+
+/// `https://reg:5000/`, `reg:5000` and `http://reg:5000` name one registry.
+fn bare(key: &str) -> &str {
+    key.trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+}
+
+fn lookup(config: &DockerConfig, target: &str) -> Result<Option<DockerCredentials>> {
+    let registry = server_of(target);
+    if let Some(helper) = config
+        .cred_helpers
+        .iter()
+        .find(|(key, _)| bare(key) == bare(registry))
+        .map(|(_, helper)| helper)
+    {
         return helper_get(helper, registry);
     }
     let entry = config
         .auths
         .iter()
-        .find(|(key, _)| {
-            key.trim_start_matches("https://")
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                == registry
-        })
+        .find(|(key, _)| bare(key) == bare(registry))
         .map(|(_, entry)| entry);
     if let Some(entry) = entry {
         if let Some(auth) = &entry.auth {
@@ -154,6 +187,43 @@ mod tests {
         assert_eq!(creds.username.as_deref(), Some("user"));
         assert_eq!(creds.password.as_deref(), Some("pass:word"));
         assert!(lookup(&config, "other:5000").unwrap().is_none());
+    }
+
+    #[test]
+    fn docker_hub_namespaces_use_the_key_docker_login_writes() {
+        // What `docker login` leaves in ~/.docker/config.json for Docker Hub.
+        let config: DockerConfig = serde_json::from_str(
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"aHViLXVzZXI6aHViLXRva2Vu"},
+                         "reg.example:5000":{"auth":"b3RoZXI6b3RoZXI="}}}"#,
+        )
+        .unwrap();
+        for target in [
+            "docker.io/team",
+            "index.docker.io/team",
+            "docker.io/other-team/x",
+        ] {
+            let creds = lookup(&config, target).unwrap().unwrap();
+            assert_eq!(creds.username.as_deref(), Some("hub-user"), "{target}");
+            assert_eq!(creds.password.as_deref(), Some("hub-token"), "{target}");
+            assert_eq!(
+                creds.serveraddress.as_deref(),
+                Some(DOCKER_HUB_KEY),
+                "{target}"
+            );
+        }
+        // A registry with a path keeps its own host's entry, never Docker Hub's.
+        let other = lookup(&config, "reg.example:5000/team").unwrap().unwrap();
+        assert_eq!(other.username.as_deref(), Some("other"));
+        assert_eq!(
+            engine_name("docker.io/team/adderservice"),
+            "team/adderservice"
+        );
+        assert_eq!(
+            engine_name("reg:5000/adderservice"),
+            "reg:5000/adderservice"
+        );
+        let empty: DockerConfig = serde_json::from_str(r#"{"auths":{}}"#).unwrap();
+        assert!(lookup(&empty, "docker.io/team").unwrap().is_none());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod compile;
 mod credentials;
 mod engine;
 mod git_info;
+pub mod history;
 mod inputs;
 mod output;
 mod registry_cmd;
@@ -50,7 +51,8 @@ pub struct CommonArgs {
     /// Push the images after building them.
     #[arg(long)]
     pub push: bool,
-    /// Registry to push to, `host:port` (e.g. 127.0.0.1:5000).
+    /// Registry to push to, `host:port` (e.g. 127.0.0.1:5000), or Docker Hub as
+    /// `docker.io/<namespace>` (credentials from `docker login`).
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "env")]
     pub registry: Option<String>,
     /// Push to the registry of environments/<ENV>/env.yaml.
@@ -214,7 +216,8 @@ async fn build_async(
                 .inspect(&source)
                 .await?
                 .with_context(|| format!("{source} vanished during the push"))?;
-            let prefix = format!("{target}@");
+            // The engine files Docker Hub images without `docker.io/`.
+            let prefix = format!("{}@", credentials::engine_name(&target));
             let repo_digests: Vec<String> = image
                 .repo_digests
                 .unwrap_or_default()

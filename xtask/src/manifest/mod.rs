@@ -166,16 +166,31 @@ pub fn run_commit(args: CommitArgs) -> Result<ExitCode> {
 }
 
 pub fn run_release(args: ReleaseArgs) -> Result<ExitCode> {
+    let root = crate::project::root();
     let env = crate::environment::Environment::load(&args.env)?;
     let registry = args
         .registry
         .clone()
         .unwrap_or_else(|| env.registry.clone());
+    push_images(&root, &env, &registry)?;
+    render_environment(&root, &args.env)?;
+    run_commit(CommitArgs {
+        env: args.env,
+        root: None,
+    })
+}
+
+/// Release step 1: `build-all --push` of the workspace at `root` to `registry`.
+pub fn push_images(
+    root: &std::path::Path,
+    env: &crate::environment::Environment,
+    registry: &str,
+) -> Result<()> {
     println!(
         "release {}: build-all --push --registry {registry}",
         env.name
     );
-    let code = crate::image::run_build_all(build_all_args(&registry)?)?;
+    let code = crate::image::run_build_all(build_all_args(root, registry)?)?;
     if code != ExitCode::SUCCESS {
         anyhow::bail!("build-all --push failed: nothing rendered or committed");
     }
@@ -187,28 +202,38 @@ pub fn run_release(args: ReleaseArgs) -> Result<ExitCode> {
             env.registry
         );
     }
+    Ok(())
+}
+
+/// Release step 2: render the environment's manifests from the image record.
+pub fn render_environment(root: &std::path::Path, env: &str) -> Result<()> {
     run_render(RenderArgs {
-        env: args.env.clone(),
+        env: env.to_string(),
         check: false,
-        root: None,
+        root: Some(root.to_path_buf()),
         images: None,
         output: Output::Text,
     })?;
-    run_commit(CommitArgs {
-        env: args.env,
-        root: None,
-    })
+    Ok(())
 }
 
 /// H4's `build-all` arguments, built through clap so that release follows
 /// whatever flags build-all has (`--push --registry`).
-fn build_all_args(registry: &str) -> Result<crate::image::BuildAllArgs> {
+fn build_all_args(root: &std::path::Path, registry: &str) -> Result<crate::image::BuildAllArgs> {
     #[derive(clap::Parser)]
     struct BuildAll {
         #[command(flatten)]
         args: crate::image::BuildAllArgs,
     }
-    let argv = ["build-all", "--push", "--registry", registry];
+    let root = root.to_string_lossy();
+    let argv = [
+        "build-all",
+        "--push",
+        "--registry",
+        registry,
+        "--workspace",
+        &root,
+    ];
     let parsed = <BuildAll as clap::Parser>::try_parse_from(argv)
         .map_err(|e| anyhow::anyhow!("build-all arguments: {e}"))?;
     Ok(parsed.args)

@@ -39,7 +39,7 @@
 //! - Kinds: Namespaces; v1 Services, ConfigMaps, Secrets, PersistentVolumeClaims,
 //!   Pods, ServiceAccounts; apps/v1 Deployments and StatefulSets (`status`, `scale`
 //!   subresources); policy/v1 PodDisruptionBudgets; networking.k8s.io/v1
-//!   NetworkPolicies. Anything else: 404 `the server could not find the requested resource`.
+//!   NetworkPolicies; coordination.k8s.io/v1 Leases. Anything else: 404 `the server could not find the requested resource`.
 //! - Verbs: get, list (`labelSelector`, `fieldSelector` on `metadata.name` /
 //!   `metadata.namespace`, `resourceVersion`), watch (ordered events, resume from
 //!   `resourceVersion`, `timeoutSeconds`), create, update (409 on a stale

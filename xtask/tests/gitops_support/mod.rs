@@ -249,6 +249,31 @@ impl Fixture {
         self.cluster.cluster().clear_audit_events();
     }
 
+    /// Prints what xtask (not the test's own kubectl calls) asked of the
+    /// cluster since the last `clear_events`: the figures of the closing note,
+    /// read with `--nocapture`.
+    pub fn print_audit_counts(&self, scenario: &str) {
+        let ours: Vec<AuditEvent> = self
+            .events()
+            .into_iter()
+            .filter(|e| !e.user_agent.as_deref().unwrap_or("").starts_with("kubectl"))
+            .collect();
+        let count = |verbs: &[&str], dry_run: bool| {
+            ours.iter()
+                .filter(|e| verbs.contains(&e.verb.as_str()) && e.dry_run == dry_run)
+                .count()
+        };
+        eprintln!(
+            "audit[{scenario}]: {} requests: {} list, {} get, {} stored writes, {} deletes, {} dry-run",
+            ours.len(),
+            count(&["list"], false),
+            count(&["get"], false),
+            count(&["create", "update", "patch"], false),
+            count(&["delete", "deletecollection"], false),
+            ours.iter().filter(|e| e.dry_run).count(),
+        );
+    }
+
     /// Writes that were really stored (not dry-run).
     pub fn stored_writes(&self) -> Vec<AuditEvent> {
         self.events()

@@ -1,0 +1,197 @@
+//! Picks the stages, runs them in order with a header and timing each, and
+//! stops at the first failure: exit 2 naming it, nothing after it runs.
+
+use super::PipelineArgs;
+use super::stages::{self, Context, Stage};
+use super::summary::{self, Outcome, StageResult};
+use crate::environment::Environment;
+use anyhow::{Context as _, Result, bail};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+pub fn run(args: PipelineArgs) -> Result<ExitCode> {
+    let root = match &args.root {
+        Some(dir) => dir
+            .canonicalize()
+            .with_context(|| format!("workspace {}", dir.display()))?,
+        None => crate::project::root(),
+    };
+    let env = Environment::load_in(&root, &args.env)?;
+    let selected = selection(&args)?;
+    let cx = Context {
+        root,
+        env,
+        args: &args,
+    };
+    let results = run_stages(&selected, &cx);
+    summary::report(&cx.env.name, &results, args.output, args.junit.as_deref())?;
+    Ok(
+        match results.iter().find(|r| r.outcome == Outcome::Failed) {
+            Some(failed) => {
+                eprintln!(
+                    "error: pipeline stage `{}` failed: {}",
+                    failed.stage.name(),
+                    failed.detail
+                );
+                ExitCode::from(2)
+            }
+            None => ExitCode::SUCCESS,
+        },
+    )
+}
+
+/// `--stages` as given (in pipeline order), `--from` and what follows, or all;
+/// `deploy` only with `--deploy`.
+fn selection(args: &PipelineArgs) -> Result<Vec<Stage>> {
+    let mut stages: Vec<Stage> = if !args.stages.is_empty() {
+        let mut picked = args.stages.clone();
+        picked.sort();
+        picked.dedup();
+        picked
+    } else {
+        let from = args.from.unwrap_or(Stage::Check);
+        Stage::ALL.into_iter().filter(|s| *s >= from).collect()
+    };
+    if !args.deploy {
+        if args.stages.contains(&Stage::Deploy) {
+            bail!(
+                "--stages names deploy: add --deploy (GitOps deploys after the deploy branch is merged)"
+            );
+        }
+        stages.retain(|s| *s != Stage::Deploy);
+    }
+    if stages.is_empty() {
+        bail!("no stage to run: --from deploy needs --deploy");
+    }
+    Ok(stages)
+}
+
+fn run_stages(selected: &[Stage], cx: &Context) -> Vec<StageResult> {
+    let mut results = Vec::new();
+    for (n, stage) in selected.iter().enumerate() {
+        println!(
+            "==> [{}/{}] {}: {}",
+            n + 1,
+            selected.len(),
+            stage.name(),
+            stage.describe()
+        );
+        let started = Instant::now();
+        let outcome = stages::run(*stage, cx);
+        let seconds = started.elapsed().as_secs_f64();
+        let (outcome, detail) = match outcome {
+            Ok(detail) => (Outcome::Passed, detail),
+            Err(e) => (Outcome::Failed, crate::project::one_line(&e)),
+        };
+        println!(
+            "<== {} {} in {seconds:.1}s: {detail}",
+            stage.name(),
+            outcome.word()
+        );
+        let failed = outcome == Outcome::Failed;
+        results.push(StageResult {
+            stage: *stage,
+            outcome,
+            seconds,
+            detail,
+        });
+        if failed {
+            // Nothing after a failed stage runs; the summary lists them as skipped.
+            for rest in &selected[n + 1..] {
+                results.push(StageResult {
+                    stage: *rest,
+                    outcome: Outcome::Skipped,
+                    seconds: 0.0,
+                    detail: format!("not run: {} failed", stage.name()),
+                });
+            }
+            break;
+        }
+    }
+    results
+}
+
+/// The few git facts and moves the stages need (git2, no shell).
+pub struct Git {
+    repo: git2::Repository,
+}
+
+impl Git {
+    pub fn open(root: &Path) -> Result<Git> {
+        let repo = git2::Repository::open(root)
+            .with_context(|| format!("opening the git repository at {}", root.display()))?;
+        Ok(Git { repo })
+    }
+
+    /// The current branch's short name; a detached HEAD is refused.
+    pub fn branch(&self) -> Result<String> {
+        let head = self.repo.head().context("reading HEAD")?;
+        if !head.is_branch() {
+            bail!("HEAD is detached: check out a branch (CI: `git checkout -B <branch>`)");
+        }
+        Ok(head.shorthand().unwrap_or_default().to_string())
+    }
+
+    pub fn head_id(&self) -> Result<String> {
+        Ok(self.repo.head()?.peel_to_commit()?.id().to_string())
+    }
+
+    pub fn short_head(&self) -> Result<String> {
+        let commit = self.repo.head()?.peel_to_commit()?;
+        Ok(commit.id().to_string()[..12].to_string())
+    }
+
+    /// Creates `name` at HEAD and makes it the current branch (same tree: no checkout).
+    pub fn switch_new(&self, name: &str) -> Result<()> {
+        let original = self.branch()?;
+        let commit = self.repo.head()?.peel_to_commit()?;
+        self.repo
+            .branch(name, &commit, false)
+            .with_context(|| format!("creating branch {name} (it exists already?)"))?;
+        self.repo
+            .config()?
+            .set_str("xtask.pipeline.base", &original)?;
+        self.repo.set_head(&format!("refs/heads/{name}"))?;
+        Ok(())
+    }
+
+    /// Undoes [`Git::switch_new`] when there was nothing to commit.
+    pub fn switch_back(&self, created: Option<&str>) -> Result<()> {
+        let Some(name) = created else {
+            return Ok(());
+        };
+        let base = self.repo.config()?.get_string("xtask.pipeline.base")?;
+        self.repo.set_head(&format!("refs/heads/{base}"))?;
+        self.repo
+            .find_branch(name, git2::BranchType::Local)?
+            .delete()?;
+        Ok(())
+    }
+
+    /// The remote of the current branch's upstream, if it has one.
+    pub fn upstream_remote(&self) -> Result<Option<String>> {
+        let branch = self.branch()?;
+        let key = format!("branch.{branch}.remote");
+        Ok(self.repo.config()?.get_string(&key).ok())
+    }
+
+    pub fn remote_url(&self, remote: &str) -> Result<String> {
+        let found = self
+            .repo
+            .find_remote(remote)
+            .with_context(|| format!("no git remote `{remote}` (--remote names one)"))?;
+        Ok(found.url().unwrap_or(remote).to_string())
+    }
+
+    /// Changed, staged and untracked (not ignored) paths.
+    pub fn dirty_paths(&self) -> Result<Vec<String>> {
+        let mut options = git2::StatusOptions::new();
+        options.include_untracked(true).include_ignored(false);
+        let statuses = self.repo.statuses(Some(&mut options))?;
+        Ok(statuses
+            .iter()
+            .filter_map(|s| s.path().ok().map(String::from))
+            .collect())
+    }
+}

@@ -1,0 +1,156 @@
+//! The review for a terminal: the same sections as markdown, plain text,
+//! coloured when stdout is a terminal (and NO_COLOR is unset).
+
+use super::Review;
+use super::images::Sources;
+use crate::gitops::report::{colour_enabled, paint, table};
+
+pub fn render(review: &Review, colour: bool) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{}\n",
+        paint(
+            &format!(
+                "review {} ({}) -> {} ({})",
+                review.base.spec,
+                &review.base.commit[..12],
+                review.head.spec,
+                &review.head.commit[..12]
+            ),
+            "1",
+            colour
+        )
+    ));
+    if review.environments.is_empty() {
+        out.push_str("no environment's manifests differ\n");
+    }
+    for env in &review.environments {
+        let name = &env.changes.env;
+        out.push_str(&format!("{name}: {}\n", env.changes.summary()));
+        let line = env.integrity.describe(name);
+        let code = if env.integrity.is_clean() { "32" } else { "31" };
+        out.push_str(&format!("  {}\n", paint(&line, code, colour)));
+    }
+    if !review.callouts.is_empty() {
+        out.push_str(&format!(
+            "\n{}\n",
+            paint("look at these first:", "1", colour)
+        ));
+        for c in &review.callouts {
+            let line = format!("  ! {} {}: {}", c.env, c.object, c.message);
+            out.push_str(&format!("{}\n", paint(&line, "33", colour)));
+        }
+    }
+    if !review.images.is_empty() {
+        out.push_str(&format!("\n{}\n", paint("images:", "1", colour)));
+        let mut rows = vec![vec![
+            "SERVICE".into(),
+            "ENVS".into(),
+            "OLD".into(),
+            "NEW".into(),
+        ]];
+        for image in &review.images {
+            rows.push(vec![
+                image.service.clone(),
+                image.envs.join(","),
+                image.old.as_ref().map_or("-".to_string(), |o| o.short()),
+                image.new.short(),
+            ]);
+        }
+        out.push_str(&table(&rows));
+        for image in &review.images {
+            match &image.sources {
+                Sources::Commits { commits } if !commits.is_empty() => {
+                    out.push_str(&format!("  {} moved by:\n", image.service));
+                    for c in commits {
+                        out.push_str(&format!(
+                            "    {} {}\n",
+                            paint(&c.short_id, "33", colour),
+                            c.subject
+                        ));
+                    }
+                }
+                Sources::Commits { .. } => out.push_str(&format!(
+                    "  {}: no commit touched its inputs\n",
+                    image.service
+                )),
+                Sources::Unknown { reason } => {
+                    out.push_str(&format!(
+                        "  {}: source commits unknown: {reason}\n",
+                        image.service
+                    ));
+                }
+                Sources::Upstream | Sources::New => {}
+            }
+        }
+    }
+    for live in &review.live {
+        out.push_str(&format!(
+            "\n{}\n",
+            paint(
+                &format!(
+                    "live ({}, context {}): {}",
+                    live.env, live.context, live.summary
+                ),
+                "1",
+                colour
+            )
+        ));
+        for change in &live.changes {
+            match &change.diff {
+                Some(diff) => out.push_str(&coloured_diff(diff, colour)),
+                None => out.push_str(&format!(
+                    "  {}: {}\n",
+                    change.object,
+                    change.reason.as_deref().unwrap_or("")
+                )),
+            }
+        }
+    }
+    for env in &review.environments {
+        for change in &env.changes.changes {
+            out.push_str(&format!(
+                "\n{}\n",
+                paint(
+                    &format!(
+                        "{} {} ({})",
+                        env.changes.env,
+                        change.id,
+                        change.change.as_str()
+                    ),
+                    "1",
+                    colour
+                )
+            ));
+            out.push_str(&coloured_diff(&change.diff, colour));
+        }
+    }
+    out
+}
+
+fn coloured_diff(diff: &str, colour: bool) -> String {
+    diff.lines()
+        .map(|line| {
+            let code = if line.starts_with("+++") || line.starts_with("---") {
+                "1"
+            } else if line.starts_with('+') {
+                "32"
+            } else if line.starts_with('-') {
+                "31"
+            } else if line.starts_with("@@") {
+                "36"
+            } else {
+                ""
+            };
+            if code.is_empty() {
+                format!("{line}\n")
+            } else {
+                format!("{}\n", paint(line, code, colour))
+            }
+        })
+        .collect()
+}
+
+pub fn print(review: &Review) {
+    print!("{}", render(review, colour_enabled()));
+}
