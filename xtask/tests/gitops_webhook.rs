@@ -45,7 +45,10 @@ fn deliver(address: SocketAddr, event: &str, body: &[u8], signature: Option<Stri
         ("Content-Type", "application/json".to_string()),
         ("Content-Length", body.len().to_string()),
         ("X-GitHub-Event", event.to_string()),
-        ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_string()),
+        (
+            "X-GitHub-Delivery",
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_string(),
+        ),
     ];
     if let Some(signature) = signature {
         headers.push(("X-Hub-Signature-256", signature));
@@ -147,12 +150,18 @@ fn a_signed_push_syncs_at_once_and_everything_else_is_refused_or_ignored() {
         .unwrap_or_else(|| panic!("no address in {listening:?}"));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !configmap_exists(&f, "settings") {
-        assert!(Instant::now() < deadline, "the watch never made its first sync");
+        assert!(
+            Instant::now() < deadline,
+            "the watch never made its first sync"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
     // A new object upstream only: the watched clone learns of it by fetching.
-    f.write_manifest("configmap-pushed.yaml", &configmap("pushed", "BY", "webhook"));
+    f.write_manifest(
+        "configmap-pushed.yaml",
+        &configmap("pushed", "BY", "webhook"),
+    );
     f.commit("a ConfigMap the webhook deploys");
 
     assert_eq!(request(address, "GET /healthz", &[], b""), 200);
@@ -167,9 +176,17 @@ fn a_signed_push_syncs_at_once_and_everything_else_is_refused_or_ignored() {
         401
     );
     let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
-    assert_eq!(deliver(address, "ping", ping, Some(sign(SECRET, ping))), 202);
     assert_eq!(
-        deliver(address, "push", &other_body, Some(sign(SECRET, &other_body))),
+        deliver(address, "ping", ping, Some(sign(SECRET, ping))),
+        202
+    );
+    assert_eq!(
+        deliver(
+            address,
+            "push",
+            &other_body,
+            Some(sign(SECRET, &other_body))
+        ),
         202
     );
     let too_large = [
@@ -184,12 +201,18 @@ fn a_signed_push_syncs_at_once_and_everything_else_is_refused_or_ignored() {
         "a refused or ignored request synced"
     );
 
-    assert_eq!(deliver(address, "push", &push, Some(sign(SECRET, &push))), 202);
+    assert_eq!(
+        deliver(address, "push", &push, Some(sign(SECRET, &push))),
+        202
+    );
     let started = wait_for_line(&lines, "after the push arrived", &mut seen);
     eprintln!("latency: {started}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !configmap_exists(&f, "pushed") {
-        assert!(Instant::now() < deadline, "the pushed commit was never synced");
+        assert!(
+            Instant::now() < deadline,
+            "the pushed commit was never synced"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -220,7 +243,10 @@ fn listen_needs_watch_fetch_and_a_readable_non_empty_secret() {
     let missing = dir.path().join("missing");
     let cases: [(&[&str], &str); 4] = [
         (&["--listen", "127.0.0.1:0"], "--watch"),
-        (&["--watch", "--fetch", "--listen", "127.0.0.1:0"], "--webhook-secret-file"),
+        (
+            &["--watch", "--fetch", "--listen", "127.0.0.1:0"],
+            "--webhook-secret-file",
+        ),
         (
             &[
                 "--watch",

@@ -137,7 +137,10 @@ async fn receive(State(hook): State<Arc<Hook>>, request: Request) -> (StatusCode
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if !signature_matches(&hook.secret, &body, text(SIGNATURE_HEADER)) {
         eprintln!("webhook: refused a request without a valid {SIGNATURE_HEADER}");
-        return (StatusCode::UNAUTHORIZED, "bad or missing signature\n".into());
+        return (
+            StatusCode::UNAUTHORIZED,
+            "bad or missing signature\n".into(),
+        );
     }
     let delivery = text(DELIVERY_HEADER).unwrap_or("-");
     let event = text(EVENT_HEADER).unwrap_or("");
@@ -186,7 +189,9 @@ fn pushed_ref(body: &[u8]) -> Result<String, String> {
     serde_json::from_slice::<Push>(body)
         .map(|push| push.reference)
         .map_err(|e| {
-            format!("a push event needs a JSON body with `ref` (content type application/json): {e}")
+            format!(
+                "a push event needs a JSON body with `ref` (content type application/json): {e}"
+            )
         })
 }
 
@@ -205,11 +210,7 @@ mod tests {
         // The example of GitHub's "Validating webhook deliveries" page.
         let secret = Secret::new(b"It's a Secret to Everybody");
         let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-        assert!(signature_matches(
-            &secret,
-            b"Hello, World!",
-            Some(header)
-        ));
+        assert!(signature_matches(&secret, b"Hello, World!", Some(header)));
     }
 
     #[test]
@@ -219,7 +220,11 @@ mod tests {
         let good = sign(b"s3cret", body);
         assert!(signature_matches(&secret, body, Some(&good)));
         assert!(!signature_matches(&secret, b"{}", Some(&good)));
-        assert!(!signature_matches(&secret, body, Some(&sign(b"other", body))));
+        assert!(!signature_matches(
+            &secret,
+            body,
+            Some(&sign(b"other", body))
+        ));
     }
 
     #[test]
