@@ -351,3 +351,82 @@ fn two_thousand_changed_objects_split_into_balanced_parts_within_the_limit() {
         &parts[0][..500]
     );
 }
+
+/// Commit with a fixed author, committer and date: the same ids on every run.
+fn commit_fixed(root: &Path, message: &str) {
+    git(root, &["add", "-A"]);
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args([
+            "-c",
+            "user.name=Golden",
+            "-c",
+            "user.email=golden@example.com",
+        ])
+        .args(["commit", "-q", "-m", message])
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+const GOLDEN: &str = "tests/golden/review.md";
+
+/// One scenario's markdown, byte for byte (`REVIEW_GOLDEN_UPDATE=1` rewrites
+/// the file after a deliberate change of the format; review the diff).
+#[test]
+fn golden_markdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    let deployment = |replicas: u32, image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: micro\nspec:\n  replicas: {replicas}\n  \
+             selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      \
+             containers:\n      - name: web\n        image: {image}\n        resources:\n          requests: {{cpu: 100m}}\n"
+        )
+    };
+    let secret = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\n  namespace: micro\nstringData:\n  token: {value}\n"
+        )
+    };
+    let service = |kind: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: micro\nspec:\n  type: {kind}\n  ports:\n  - port: 80\n"
+        )
+    };
+    let m = |name: &str| format!("{MANIFESTS}/{name}");
+    write(
+        root,
+        &m("deployment-web.yaml"),
+        &deployment(3, "r.example/web:1@sha256:aaaa"),
+    );
+    write(root, &m("secret-web.yaml"), &secret("first-value"));
+    write(root, &m("service-web.yaml"), &service("ClusterIP"));
+    commit_fixed(root, "base");
+    write(
+        root,
+        &m("deployment-web.yaml"),
+        &deployment(2, "r.example/web:2"),
+    );
+    write(root, &m("secret-web.yaml"), &secret("second-value"));
+    write(root, &m("service-web.yaml"), &service("LoadBalancer"));
+    commit_fixed(root, "head");
+
+    let output = review(root, &["--base", "HEAD~1", "--env", "minikube"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let markdown = stdout(&output);
+    assert!(!markdown.contains("first-value") && !markdown.contains("second-value"));
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+    if std::env::var_os("REVIEW_GOLDEN_UPDATE").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &markdown).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .expect("the golden file (REVIEW_GOLDEN_UPDATE=1 writes it)");
+    assert_eq!(markdown, expected);
+    check_balanced(&markdown);
+}

@@ -7,7 +7,7 @@
 //! `plan` decides create / configure / unchanged / prune / keep / not ours
 //! (`normalize` does the request-free comparison, a dry-run confirms only what
 //! looks different); `sync` takes the `lease`, applies, prunes and keeps the
-//! `inventory`; `rollout` waits; `report` prints; `watch` loops. `diff` and
+//! `inventory`; `rollout` waits; `report` prints; `watch` loops, woken also by `webhook`. `diff` and
 //! `status` share live + plan; `preview` is diff's plan for `review --live`. This file holds only the arguments and the
 //! entry points.
 
@@ -29,6 +29,7 @@ mod status;
 mod sync;
 mod validate;
 mod watch;
+mod webhook;
 pub(crate) mod yaml;
 
 use anyhow::{Context, Result, bail};
@@ -132,6 +133,21 @@ pub struct SyncArgs {
     /// core.sshCommand is set.
     #[arg(long, requires = "watch")]
     pub fetch: bool,
+    /// With --watch --fetch: also accept GitHub push webhooks on this address
+    /// (POST /webhook, GET /healthz) and fetch and sync at once on a push to the
+    /// watched branch; the interval poll stays as the fallback.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        requires = "watch",
+        requires = "fetch",
+        requires = "webhook_secret_file"
+    )]
+    pub listen: Option<std::net::SocketAddr>,
+    /// With --listen: the file holding the webhook's secret; requests must carry
+    /// its HMAC-SHA256 signature (X-Hub-Signature-256).
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 impl SyncArgs {
@@ -260,6 +276,15 @@ pub fn run_status(args: StatusArgs) -> Result<ExitCode> {
 pub fn run_sync(args: SyncArgs) -> Result<ExitCode> {
     let options = args.options();
     let rev = args.target.rev.as_deref();
+    // Read before anything starts: a bad secret file is one error, not a watch
+    // that never accepts a webhook.
+    let webhook = match (args.listen, &args.webhook_secret_file) {
+        (Some(listen), Some(file)) => Some(watch::Webhook {
+            listen,
+            secret: webhook::Secret::read(file)?,
+        }),
+        _ => None,
+    };
     runtime()?.block_on(async {
         let session = Session::open(&args.target, rev).await?;
         if args.watch {
@@ -269,6 +294,7 @@ pub fn run_sync(args: SyncArgs) -> Result<ExitCode> {
                 interval: args.interval,
                 resync: args.resync,
                 fetch: args.fetch,
+                webhook,
                 output: args.target.output,
             };
             return watch.run().await;

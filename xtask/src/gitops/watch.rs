@@ -25,7 +25,15 @@ pub struct Watch<'a> {
     pub interval: Duration,
     pub resync: Duration,
     pub fetch: bool,
+    /// `--listen`: pushes wake the loop at once (see webhook.rs).
+    pub webhook: Option<Webhook>,
     pub output: Output,
+}
+
+/// Where to listen for push webhooks, and their secret.
+pub struct Webhook {
+    pub listen: std::net::SocketAddr,
+    pub secret: super::webhook::Secret,
 }
 
 /// The last sync the watch made.
@@ -56,6 +64,9 @@ impl Watch<'_> {
             self.resync
         );
         let fetch_timeout = fetch_timeout(self.interval);
+        let mut pushes = self.listen().await?;
+        // When the last webhook arrived, until the sync it wakes starts.
+        let mut pushed_at: Option<Instant> = None;
         loop {
             // A stop during a fetch kills git and ends the watch at once.
             let target = tokio::select! {
@@ -68,6 +79,13 @@ impl Watch<'_> {
             match target {
                 Ok(commit) => {
                     if let Some(due) = self.due(&commit, last.as_ref()) {
+                        if let Some(at) = pushed_at.take() {
+                            eprintln!(
+                                "webhook: syncing {} {:.0?} after the push arrived",
+                                short(&commit),
+                                at.elapsed()
+                            );
+                        }
                         // A stop cancels the sync where it is, mostly in a rollout
                         // wait that could last --timeout. Safe anywhere: every write
                         // is one atomic request and the inventory is widened before
@@ -99,14 +117,28 @@ impl Watch<'_> {
                 // A failed fetch (or an unreadable HEAD): tried again at the next interval.
                 Err(e) => eprintln!("error: {}", crate::project::one_line(&e)),
             }
+            pushed_at = None;
             tokio::select! {
                 _ = tokio::time::sleep(self.interval) => {}
+                Some(at) = next_push(&mut pushes) => pushed_at = Some(at),
                 _ = stop.recv() => {
                     eprintln!("stopping the watch");
                     return Ok(ExitCode::SUCCESS);
                 }
             }
         }
+    }
+
+    /// Starts the webhook server of `--listen`, for pushes to the upstream
+    /// branch `--fetch` deploys.
+    async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<super::webhook::Wake>>> {
+        let Some(hook) = &self.webhook else {
+            return Ok(None);
+        };
+        let branch = Upstream::of(&self.session.repo)?.branch;
+        super::webhook::start(hook.listen, hook.secret.clone(), branch)
+            .await
+            .map(Some)
     }
 
     /// Whether `commit` is to be synced now, given the last attempt.
@@ -180,6 +212,16 @@ impl Watch<'_> {
                 false
             }
         }
+    }
+}
+
+/// The next webhook push; never, without `--listen`.
+async fn next_push(
+    pushes: &mut Option<tokio::sync::mpsc::Receiver<super::webhook::Wake>>,
+) -> Option<super::webhook::Wake> {
+    match pushes {
+        Some(pushes) => pushes.recv().await,
+        None => std::future::pending().await,
     }
 }
 

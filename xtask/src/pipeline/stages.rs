@@ -247,6 +247,10 @@ fn publish(cx: &Context) -> Result<String> {
     let url = git.remote_url(&remote)?;
     let opens = review_link(&url, &branch);
     println!("reviewer opens: {opens}");
+    let review = review_dir(&cx.root).join("review-1.md");
+    if review.is_file() {
+        println!("  with the review of the deploy: {}", review.display());
+    }
     Ok(format!("{branch} pushed to {remote}; review at {opens}"))
 }
 

@@ -1,0 +1,51 @@
+//! `cargo xtask review --live` against the in-memory API server: besides the
+//! git diff, what syncing head would do to the cluster now (diff's plan).
+
+mod gitops_support;
+use gitops_support::*;
+use serde_json::Value;
+
+#[test]
+fn live_shows_what_syncing_head_would_do() {
+    let fixture = Fixture::new(&system("1"));
+    fixture.sync(&["--no-wait"]);
+    fixture.write_manifest(
+        "deployment-adderservice.yaml",
+        &deployment("adderservice", "localhost:5000/adderservice:2", 8080),
+    );
+    fixture.commit("adderservice 2");
+
+    let out = fixture.xtask(&["review", "--base", "HEAD~1", "--live", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["environments"][0]["summary"],
+        "1 changed, 0 added, 0 deleted (7 unchanged)"
+    );
+    let live = &doc["live"][0];
+    assert_eq!(live["env"], ENV);
+    assert_eq!(live["inSync"], false);
+    assert!(
+        live["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 to change, 0 to create, 0 to prune"),
+        "{live}"
+    );
+    let changes = live["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["action"], "configure");
+    assert!(
+        changes[0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+      - image: localhost:5000/adderservice:2"),
+        "{changes:?}"
+    );
+
+    // The same commit synced: nothing left to do live, the git diff stays.
+    fixture.sync(&["--no-wait"]);
+    let out = fixture.xtask(&["review", "--base", "HEAD~1", "--live", "--output", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["live"][0]["inSync"], true, "{}", doc["live"]);
+}
