@@ -82,7 +82,9 @@ pub fn run(stage: Stage, cx: &Context) -> Result<String> {
 fn check(cx: &Context) -> Result<String> {
     clean_tree(&cx.root)?;
     // The cheap checks first: a stale manifest fails before clippy compiles.
-    let envs = environments(&cx.root)?;
+    // The environment being deployed first: its failure is the one to report.
+    let mut envs = environments(&cx.root)?;
+    envs.sort_by_key(|env| env != &cx.env.name);
     for env in &envs {
         progress(&format!("render --env {env} --check"));
         let code = manifest::run_render(manifest::RenderArgs {
