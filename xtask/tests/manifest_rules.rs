@@ -443,7 +443,7 @@ fn check_env(env: &str, files: &BTreeMap<String, String>) {
             let args = c.args.clone().unwrap().join(" ");
             assert!(args.contains("--appendonly yes"), "{ctx}: {args}");
             assert!(
-                files["statefulset-redis.yaml"].contains("- 'yes'"),
+                !files["statefulset-redis.yaml"].contains("- yes\n"),
                 "{ctx}: `yes` unquoted: YAML 1.1 reads a boolean"
             );
         }
