@@ -222,7 +222,12 @@ pub fn change_diff(change: &Change, colour: bool) -> String {
         .context_radius(3)
         .header(&format!("live/{name}"), &format!("git/{name}"))
         .to_string();
-    text.lines()
+    coloured_diff(&text, colour)
+}
+
+/// A unified diff with ANSI colours on headers, additions, removals and hunks.
+pub fn coloured_diff(diff: &str, colour: bool) -> String {
+    diff.lines()
         .map(|line| {
             let code = if line.starts_with("+++") || line.starts_with("---") {
                 "1"

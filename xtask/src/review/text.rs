@@ -3,7 +3,7 @@
 
 use super::Review;
 use super::images::Sources;
-use crate::gitops::report::{colour_enabled, paint, table};
+use crate::gitops::report::{colour_enabled, coloured_diff, paint, table};
 
 pub fn render(review: &Review, colour: bool) -> String {
     let mut out = String::new();
@@ -126,29 +126,6 @@ pub fn render(review: &Review, colour: bool) -> String {
         }
     }
     out
-}
-
-fn coloured_diff(diff: &str, colour: bool) -> String {
-    diff.lines()
-        .map(|line| {
-            let code = if line.starts_with("+++") || line.starts_with("---") {
-                "1"
-            } else if line.starts_with('+') {
-                "32"
-            } else if line.starts_with('-') {
-                "31"
-            } else if line.starts_with("@@") {
-                "36"
-            } else {
-                ""
-            };
-            if code.is_empty() {
-                format!("{line}\n")
-            } else {
-                format!("{}\n", paint(line, code, colour))
-            }
-        })
-        .collect()
 }
 
 pub fn print(review: &Review) {
