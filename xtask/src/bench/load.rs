@@ -50,37 +50,26 @@ pub fn run(
     connections: usize,
     duration: Duration,
 ) -> Result<Outcome> {
-    let thread = std::thread::Builder::new()
-        .name("bench-load".into())
-        .spawn(move || -> Result<Outcome> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async move {
-                let request: &'static [u8] = Box::leak(request.into_boxed_slice());
-                let started = Instant::now();
-                let deadline = started + duration;
-                let tasks: Vec<_> = (0..connections)
-                    .map(|_| tokio::spawn(connection(addr, request, deadline)))
-                    .collect();
-                let mut outcome = Outcome {
-                    latencies: Vec::new(),
-                    failures: 0,
-                    elapsed: Duration::ZERO,
-                };
-                for task in tasks {
-                    let (mut latencies, failures) =
-                        task.await.context("a load connection panicked")??;
-                    outcome.latencies.append(&mut latencies);
-                    outcome.failures += failures;
-                }
-                outcome.elapsed = started.elapsed();
-                Ok(outcome)
-            })
-        })?;
-    thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("the load thread panicked"))?
+    on_load_thread("bench-load", move || async move {
+        let request: &'static [u8] = Box::leak(request.into_boxed_slice());
+        let started = Instant::now();
+        let deadline = started + duration;
+        let tasks: Vec<_> = (0..connections)
+            .map(|_| tokio::spawn(connection(addr, request, deadline)))
+            .collect();
+        let mut outcome = Outcome {
+            latencies: Vec::new(),
+            failures: 0,
+            elapsed: Duration::ZERO,
+        };
+        for task in tasks {
+            let (mut latencies, failures) = task.await.context("a load connection panicked")??;
+            outcome.latencies.append(&mut latencies);
+            outcome.failures += failures;
+        }
+        outcome.elapsed = started.elapsed();
+        Ok(outcome)
+    })
 }
 
 /// Sends `request` to `addr` at a fixed `rate` per second for `duration`, open loop: the
@@ -96,14 +85,27 @@ pub fn run_at_rate(
     duration: Duration,
     max_connections: usize,
 ) -> Result<Outcome> {
-    let thread = std::thread::Builder::new()
-        .name("bench-rate".into())
-        .spawn(move || -> Result<Outcome> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(open_loop(addr, request, rate, duration, max_connections))
-        })?;
+    on_load_thread("bench-rate", move || {
+        open_loop(addr, request, rate, duration, max_connections)
+    })
+}
+
+/// Runs the load on a thread of its own with a current-thread runtime, so the
+/// generator takes at most one core, and blocks until it is done.
+fn on_load_thread<F, Fut>(name: &str, load: F) -> Result<Outcome>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Outcome>>,
+{
+    let thread =
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || -> Result<Outcome> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(load())
+            })?;
     thread
         .join()
         .map_err(|_| anyhow::anyhow!("the load thread panicked"))?
