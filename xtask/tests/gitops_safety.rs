@@ -441,36 +441,12 @@ fn a_watch_repairs_a_deleted_object_at_the_next_resync_and_otherwise_writes_noth
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // Deadlines only keep a loaded machine from failing the test.
-    let wait_for_line = |what: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match lines.recv_timeout(left) {
-                Ok(line) if line.contains(what) => return,
-                Ok(line) => seen.push(line),
-                Err(_) => break,
-            }
-        }
-        panic!("no stderr line with `{what}`:\n{}", seen.join("\n"));
-    };
-    wait_for_line("resync: ");
+    let lines = stderr_lines(&mut child);
+    let mut seen = Vec::new();
+    wait_for_line(&lines, "resync: ", &mut seen);
     // A resync of an unchanged cluster: reads only.
     f.clear_events();
-    wait_for_line("is in sync, nothing written");
+    wait_for_line(&lines, "is in sync, nothing written", &mut seen);
     assert!(f.stored_writes().is_empty(), "{:?}", f.stored_writes());
     let events = f.events();
     assert!(

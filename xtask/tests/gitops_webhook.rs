@@ -7,9 +7,8 @@ mod gitops_support;
 
 use gitops_support::*;
 use hmac::{KeyInit, Mac};
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "It's a Secret to Everybody";
@@ -59,39 +58,6 @@ fn deliver(address: SocketAddr, event: &str, body: &[u8], signature: Option<Stri
 fn push_body(reference: &str) -> Vec<u8> {
     format!(r#"{{"ref":"{reference}","before":"0000","after":"1111","repository":{{"full_name":"me/micro"}}}}"#)
         .into_bytes()
-}
-
-/// The next stderr line containing `what` (the deadline only keeps a loaded
-/// machine from failing the test); the lines before it go to `seen`.
-fn wait_for_line(lines: &Receiver<String>, what: &str, seen: &mut Vec<String>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(what) => {
-                seen.push(line.clone());
-                return line;
-            }
-            Ok(line) => seen.push(line),
-            Err(_) => break,
-        }
-    }
-    panic!("no stderr line with `{what}`:\n{}", seen.join("\n"));
-}
-
-fn stderr_lines(child: &mut std::process::Child) -> Receiver<String> {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    lines
 }
 
 fn configmap_exists(f: &Fixture, name: &str) -> bool {

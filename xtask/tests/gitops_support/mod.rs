@@ -3,8 +3,10 @@
 //! run the real `xtask` binary and the real `kubectl` against both.
 #![allow(dead_code)]
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use testcluster::{AuditEvent, BlockingTestCluster, Options};
 
@@ -312,4 +314,38 @@ pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The next stderr line containing `what` (the deadline only keeps a loaded
+/// machine from failing the test); the lines before it go to `seen`.
+pub fn wait_for_line(lines: &Receiver<String>, what: &str, seen: &mut Vec<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(what) => {
+                seen.push(line.clone());
+                return line;
+            }
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!("no stderr line with `{what}`:\n{}", seen.join("\n"));
+}
+
+/// The child's stderr, line by line, read on a thread of its own.
+pub fn stderr_lines(child: &mut std::process::Child) -> Receiver<String> {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
 }
