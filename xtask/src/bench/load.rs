@@ -2,7 +2,8 @@
 //!
 //! Everything runs on one OS thread with a single-threaded Tokio runtime, so
 //! the generator takes at most one core away from the services it measures
-//! (a multi-threaded hyper client took more CPU than the service under test).
+//! (a multi-threaded hyper client took more CPU than the service under test); the open
+//! loop's pacing thread only sleeps.
 //! Each connection is kept alive and sends the same pre-built request bytes,
 //! then reads the answer just far enough to know where it ends: the status
 //! line, `Content-Length` (or a chunked body), `Connection: close`.
@@ -111,6 +112,27 @@ where
         .map_err(|_| anyhow::anyhow!("the load thread panicked"))?
 }
 
+/// The send times of an open loop, each delivered when it is due. A thread of its own
+/// sleeps to each one: Tokio's timer fires on millisecond ticks, which would add up to a
+/// millisecond of the generator's own lateness to every latency counted from the due time.
+fn pace(
+    started: Instant,
+    interval: Duration,
+    total: u64,
+) -> tokio::sync::mpsc::UnboundedReceiver<Instant> {
+    let (due_times, receiver) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for i in 0..total {
+            let due = started + interval * i as u32;
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if due_times.send(due).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
 async fn open_loop(
     addr: SocketAddr,
     request: Vec<u8>,
@@ -122,13 +144,11 @@ async fn open_loop(
     let request: &'static [u8] = Box::leak(request.into_boxed_slice());
     let idle: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
-    let interval = Duration::from_secs(1) / rate;
     let total = (duration.as_secs_f64() * f64::from(rate)) as u64;
-    let started = tokio::time::Instant::now();
+    let started = Instant::now();
+    let mut due_times = pace(started, Duration::from_secs(1) / rate, total);
     let mut sends = tokio::task::JoinSet::new();
-    for i in 0..total {
-        let due = started + interval * i as u32;
-        tokio::time::sleep_until(due).await;
+    while let Some(due) = due_times.recv().await {
         let (idle, slots) = (idle.clone(), slots.clone());
         sends.spawn(async move {
             let _slot = slots.acquire_owned().await.expect("never closed");
