@@ -175,16 +175,21 @@ fn sources(
     old: Option<&ImageName>,
     new: &ImageName,
 ) -> Sources {
-    let paths = history::input_paths(service);
-    if paths.is_empty() {
-        return Sources::Upstream;
-    }
+    let inputs = match history::input_paths(repo, service) {
+        Ok(Some(inputs)) => inputs,
+        Ok(None) => return Sources::Upstream,
+        Err(e) => {
+            return Sources::Unknown {
+                reason: crate::project::one_line(&e),
+            };
+        }
+    };
     let Some(old) = old else { return Sources::New };
     let (from, to) = match (revision(repo, &old.tag), revision(repo, &new.tag)) {
         (Ok(from), Ok(to)) => (from, to),
         (Err(reason), _) | (_, Err(reason)) => return Sources::Unknown { reason },
     };
-    match history::input_commits(repo, from, to, &paths) {
+    match history::input_commits(repo, from, to, &inputs) {
         Ok(commits) => Sources::Commits {
             commits: commits.into_iter().map(SourceCommit::from).collect(),
         },
