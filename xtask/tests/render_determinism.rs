@@ -123,9 +123,9 @@ fn a_push_to_one_registry_moves_only_the_environment_of_that_registry() {
     }
     let aws_before = fixture.manifests("aws");
     let mut record = fixture.record();
-    let mut entry = entry("adderservice", "5d6e7f8", &digest("adderservice-v2"));
-    entry["pushed"] = serde_json::json!({ "localhost:5000": digest("adderservice-v2") });
-    record.insert("adderservice".to_string(), entry);
+    let mut adder = entry("adderservice", "5d6e7f8", &digest("adderservice-v2"));
+    adder["pushed"] = serde_json::json!({ "localhost:5000": digest("adderservice-v2") });
+    record.insert("adderservice".to_string(), adder);
     fixture.write_record(&record);
     assert_ok(&fixture.render("aws", &["--check"]));
     assert_ok(&fixture.render("minikube", &[]));
@@ -144,9 +144,9 @@ fn a_push_to_one_registry_moves_only_the_environment_of_that_registry() {
     // manifest there: the error names the registry it is missing from.
     let fresh = Fixture::new();
     let mut record = fresh.record();
-    let mut entry = entry("auditservice", "5d6e7f8", &digest("auditservice-v2"));
-    entry["pushed"] = serde_json::json!({ "127.0.0.1:5077": digest("auditservice-v2") });
-    record.insert("auditservice".to_string(), entry);
+    let mut audit = entry("auditservice", "5d6e7f8", &digest("auditservice-v2"));
+    audit["pushed"] = serde_json::json!({ "127.0.0.1:5077": digest("auditservice-v2") });
+    record.insert("auditservice".to_string(), audit);
     fresh.write_record(&record);
     let output = fresh.render("minikube", &[]);
     assert_eq!(output.status.code(), Some(2));
