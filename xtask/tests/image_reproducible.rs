@@ -29,8 +29,17 @@ fn commit(dir: &Path, message: &str) {
     git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
 }
 
-/// service -> (image ID, digest in `registry`) of one `build-all --push`.
-fn images(rows: &str, registry: &str) -> BTreeMap<String, (String, String)> {
+/// One service's row of a `build-all --push`.
+struct Image {
+    id: String,
+    /// Its digest in the registry pushed to.
+    digest: String,
+    /// `built` or `cached`.
+    outcome: String,
+}
+
+/// service -> its image, from the JSON rows of one `build-all --push`.
+fn images(rows: &str, registry: &str) -> BTreeMap<String, Image> {
     let rows: Value = serde_json::from_str(rows).expect("--output json prints JSON");
     rows.as_array()
         .unwrap()
@@ -39,10 +48,11 @@ fn images(rows: &str, registry: &str) -> BTreeMap<String, (String, String)> {
             assert_eq!(r["registry"], registry, "{r}");
             (
                 r["service"].as_str().unwrap().to_string(),
-                (
-                    r["imageId"].as_str().unwrap().to_string(),
-                    r["digest"].as_str().unwrap().to_string(),
-                ),
+                Image {
+                    id: r["imageId"].as_str().unwrap().to_string(),
+                    digest: r["digest"].as_str().unwrap().to_string(),
+                    outcome: r["outcome"].as_str().unwrap().to_string(),
+                },
             )
         })
         .collect()
@@ -58,7 +68,7 @@ struct Release<'a> {
 }
 
 impl Release<'_> {
-    fn run(&self) -> (BTreeMap<String, (String, String)>, Vec<String>) {
+    fn run(&self) -> (BTreeMap<String, Image>, Vec<String>) {
         let rows = ok(
             &self.copy.xtask(
                 self.prefix,
@@ -76,7 +86,10 @@ impl Release<'_> {
             "build-all --push",
         );
         let before = self.manifests("minikube");
-        ok(&self.render(&["--env", "minikube"]), "render --env minikube");
+        ok(
+            &self.render(&["--env", "minikube"]),
+            "render --env minikube",
+        );
         let after = self.manifests("minikube");
         let changed = after
             .iter()
@@ -99,7 +112,12 @@ impl Release<'_> {
     }
 
     fn manifests(&self, env: &str) -> BTreeMap<String, String> {
-        let dir = self.copy.dir.join("environments").join(env).join("manifests");
+        let dir = self
+            .copy
+            .dir
+            .join("environments")
+            .join(env)
+            .join("manifests");
         std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap())
@@ -179,11 +197,15 @@ fn an_image_changes_only_when_its_inputs_change() {
     commit(&copy.dir, "xtask: a comment");
     empty_engine(&prefix);
     let (second, changed) = release.run();
-    for (service, (id, digest)) in &first {
-        let (id2, digest2) = &second[service];
-        assert_eq!(id, id2, "{service}: image ID after an xtask-only commit");
+    for (service, image) in &first {
+        let again = &second[service];
+        assert_eq!(again.outcome, "built", "{service}: the engine was empty");
         assert_eq!(
-            digest, digest2,
+            image.id, again.id,
+            "{service}: image ID after an xtask-only commit"
+        );
+        assert_eq!(
+            image.digest, again.digest,
             "{service}: digest after an xtask-only commit"
         );
     }
@@ -192,11 +214,14 @@ fn an_image_changes_only_when_its_inputs_change() {
         changed.len()
     );
     assert_eq!(changed, Vec::<String>::new());
-    assert_eq!(release.commit(), "environments/minikube/: nothing to commit");
+    assert_eq!(
+        release.commit(),
+        "environments/minikube/: nothing to commit"
+    );
 
     // The image's revision and creation time are those of the last commit
     // that changed its inputs, not of HEAD.
-    let adder_id = &second["adderservice"].0;
+    let adder_id = &second["adderservice"].id;
     let labels: Value = serde_json::from_str(&docker_ok(&[
         "image",
         "inspect",
@@ -229,9 +254,13 @@ fn an_image_changes_only_when_its_inputs_change() {
     std::fs::write(&adder_rs, format!("{text}// a one-line change\n")).unwrap();
     commit(&copy.dir, "adderservice: a one-line change");
     let (third, changed) = release.run();
-    for (service, (_, digest)) in &second {
-        let moved = third[service].1 != *digest;
-        assert_eq!(moved, service == "adderservice", "{service} digest moved: {moved}");
+    for (service, image) in &second {
+        let moved = third[service].digest != image.digest;
+        assert_eq!(
+            moved,
+            service == "adderservice",
+            "{service} digest moved: {moved}"
+        );
     }
     eprintln!(
         "figure: manifests a release changes after a one-line change in adderservice: {} ({})",
@@ -252,7 +281,8 @@ fn an_image_changes_only_when_its_inputs_change() {
     }
     let tag = &copy.head()[..12];
     assert!(
-        lines.iter().any(|l| l.starts_with('+') && l.contains(&format!(":{tag}@{}", third["adderservice"].1))),
+        lines.iter().any(|l| l.starts_with('+')
+            && l.contains(&format!(":{tag}@{}", third["adderservice"].digest))),
         "{lines:#?}"
     );
 

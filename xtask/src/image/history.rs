@@ -57,7 +57,11 @@ pub fn input_paths(repo: &Repository, service: &str) -> Result<Option<InputPaths
 type Fingerprint = Vec<(String, Oid)>;
 
 /// The fingerprint of the inputs in a git tree.
-fn tree_fingerprint(repo: &Repository, tree: &git2::Tree, inputs: &InputPaths) -> Result<Fingerprint> {
+fn tree_fingerprint(
+    repo: &Repository,
+    tree: &git2::Tree,
+    inputs: &InputPaths,
+) -> Result<Fingerprint> {
     let mut out = Vec::new();
     for file in &inputs.files {
         if let Ok(entry) = tree.get_path(Path::new(file))
@@ -100,9 +104,7 @@ fn crate_blobs(
                 }
             }
             // Symlinks are not regular files: the work-tree walk skips them too.
-            Some(ObjectType::Blob) if entry.filemode() != 0o120000 => {
-                out.push((path, entry.id()))
-            }
+            Some(ObjectType::Blob) if entry.filemode() != 0o120000 => out.push((path, entry.id())),
             _ => {}
         }
     }
@@ -112,7 +114,8 @@ fn crate_blobs(
 /// The fingerprint of the inputs in the work tree (what the content tag hashes).
 fn worktree_fingerprint(root: &Path, inputs: &InputPaths) -> Result<Fingerprint> {
     let hash = |path: &Path| {
-        Oid::hash_file(ObjectType::Blob, path).with_context(|| format!("hashing {}", path.display()))
+        Oid::hash_file(ObjectType::Blob, path)
+            .with_context(|| format!("hashing {}", path.display()))
     };
     let mut out = Vec::new();
     for file in &inputs.files {
@@ -202,9 +205,7 @@ pub fn last_input_commit(
 
 /// Whether the work tree's inputs differ from those of `head`.
 pub fn inputs_dirty(repo: &Repository, head: Oid, inputs: &InputPaths) -> Result<bool> {
-    let root = repo
-        .workdir()
-        .context("the repository has no work tree")?;
+    let root = repo.workdir().context("the repository has no work tree")?;
     let committed = tree_fingerprint(repo, &repo.find_commit(head)?.tree()?, inputs)?;
     Ok(worktree_fingerprint(root, inputs)? != committed)
 }

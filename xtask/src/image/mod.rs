@@ -348,7 +348,11 @@ fn record(
         let commit = row
             .revision
             .clone()
-            .or_else(|| stamps.get(row.service.as_str()).and_then(|s| s.commit.clone()))
+            .or_else(|| {
+                stamps
+                    .get(row.service.as_str())
+                    .and_then(|s| s.commit.clone())
+            })
             .unwrap_or_default();
         record.images.insert(
             row.service.clone(),

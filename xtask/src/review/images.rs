@@ -1,8 +1,8 @@
 //! Which images moved, and why: for each container whose image differs, the
 //! old and new tag and digest, and the commits between the two images'
 //! revisions that touched the service's build inputs. An image's tag names
-//! the commit it was built from, so the repository itself answers why its
-//! digest moved.
+//! the last commit that changed its inputs (`image::history`), so the
+//! repository itself answers why its digest moved.
 
 use super::compare::{ChangeKind, EnvChanges};
 use crate::image::history::{self, CommitInfo};
