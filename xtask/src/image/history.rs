@@ -39,15 +39,13 @@ impl CommitInfo {
     }
 }
 
-/// The inputs of `service` in the cargo workspace of `repo`'s work tree;
-/// None for anything that is not a service built here (an upstream image).
-pub fn input_paths(repo: &Repository, service: &str) -> Result<Option<InputPaths>> {
+/// The inputs of `service` in the cargo workspace at `root` (review passes a
+/// commit's tree written to a temporary folder); None for anything that is
+/// not a service built here (an upstream image).
+pub fn input_paths(root: &Path, service: &str) -> Result<Option<InputPaths>> {
     if crate::project::service(service).is_err() {
         return Ok(None);
     }
-    let root = repo
-        .workdir()
-        .context("the repository has no work tree to read the cargo workspace from")?;
     let ws = Workspace::load(root)?;
     Ok(Some(ws.input_paths(service)?))
 }
@@ -231,4 +229,80 @@ pub fn input_commits(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commits `files` (path, contents) on top of HEAD; returns the commit.
+    fn commit(repo: &Repository, files: &[(&str, &str)], message: &str) -> Oid {
+        let root = repo.workdir().unwrap().to_path_buf();
+        let mut index = repo.index().unwrap();
+        for (path, text) in files {
+            let file = root.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, text).unwrap();
+            index.add_path(Path::new(path)).unwrap();
+        }
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let who =
+            git2::Signature::new("t", "t@localhost", &git2::Time::new(1_700_000_000, 0)).unwrap();
+        let parent = repo.head().ok().map(|h| h.peel_to_commit().unwrap());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &who, &who, message, &tree, &parents)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_last_input_commit_skips_what_the_content_tag_ignores() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let inputs = InputPaths {
+            crates: vec!["services/a".into()],
+            files: vec!["Cargo.lock".into()],
+        };
+        let first = commit(
+            &repo,
+            &[
+                ("services/a/src/main.rs", "fn main() {}\n"),
+                ("Cargo.lock", ""),
+            ],
+            "a",
+        );
+        commit(&repo, &[("README.md", "docs\n")], "docs");
+        commit(&repo, &[("services/a/tests/t.rs", "\n")], "a test");
+        commit(&repo, &[("services/a/.hidden", "\n")], "hidden");
+        let head = commit(&repo, &[("xtask/src/main.rs", "\n")], "xtask");
+        let last = last_input_commit(&repo, head, &inputs).unwrap().unwrap();
+        assert_eq!(last.id, first.to_string());
+        assert!(!inputs_dirty(&repo, head, &inputs).unwrap());
+        assert!(
+            input_commits(&repo, first, head, &inputs)
+                .unwrap()
+                .is_empty()
+        );
+
+        let change = commit(
+            &repo,
+            &[("services/a/src/main.rs", "fn main() { }\n")],
+            "a: change",
+        );
+        let head = commit(&repo, &[("README.md", "more docs\n")], "docs");
+        let last = last_input_commit(&repo, head, &inputs).unwrap().unwrap();
+        assert_eq!(last.id, change.to_string());
+        let ids: Vec<String> = input_commits(&repo, first, head, &inputs)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, [change.to_string()]);
+
+        // An uncommitted edit of an input makes the inputs dirty; of a test, not.
+        std::fs::write(dir.path().join("services/a/tests/t.rs"), "// edited\n").unwrap();
+        assert!(!inputs_dirty(&repo, head, &inputs).unwrap());
+        std::fs::write(dir.path().join("services/a/src/main.rs"), "// edited\n").unwrap();
+        assert!(inputs_dirty(&repo, head, &inputs).unwrap());
+    }
 }

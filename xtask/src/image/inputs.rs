@@ -8,7 +8,9 @@
 //! FORMAT_VERSION. The image user (`rootfs::NONROOT`) is not hashed: changing
 //! it, like any change to how images are packed, needs a FORMAT_VERSION bump.
 //! The commit is deliberately NOT an input: a commit that does not touch a
-//! service reuses its image.
+//! service reuses its image, and the commit stamped into an image is the last
+//! one that changed these inputs (`history`, which reads them from git with
+//! the same `InputPaths` and `skipped`), so rebuilding it gives the same bytes.
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;

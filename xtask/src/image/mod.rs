@@ -1,6 +1,7 @@
 //! Images: one compile, one FROM-scratch image per service, tag, push.
 //!
-//! Data flow: content tag per service (inputs.rs) -> skip services whose tag
+//! Data flow: content tag and commit stamp per service (inputs.rs,
+//! git_info.rs, history.rs) -> skip services whose tag
 //! the engine already has -> one `cargo build --release` for the rest
 //! (compile.rs) -> layers + config assembled here (rootfs.rs, archive.rs) ->
 //! `POST /images/load` (engine.rs) -> optional push (engine.rs, credentials.rs)

@@ -5,7 +5,9 @@
 //! repository itself answers why its digest moved.
 
 use super::compare::{ChangeKind, EnvChanges};
-use crate::image::history::{self, CommitInfo};
+use super::integrity::TempDir;
+use super::snapshot::{self, Revision};
+use crate::image::history::{self, CommitInfo, InputPaths};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -169,27 +171,43 @@ fn revision(repo: &git2::Repository, tag: &str) -> Result<git2::Oid, String> {
         .map_err(|_| not_here())
 }
 
+/// The inputs of `service` as the cargo workspace of commit `at` defines
+/// them: its tree is written to a temporary folder for `cargo metadata`, so
+/// review still reads git objects only, never the work tree.
+fn inputs_at(repo: &git2::Repository, at: git2::Oid, service: &str) -> anyhow::Result<InputPaths> {
+    let revision = Revision {
+        spec: at.to_string(),
+        commit: repo.find_commit(at)?,
+    };
+    let dir = TempDir::new(service)?;
+    let tree = revision.commit.tree()?;
+    let names: Vec<String> = tree
+        .iter()
+        .filter_map(|e| e.name().ok().map(String::from))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    snapshot::extract(repo, &revision, &names, &dir.0)?;
+    history::input_paths(&dir.0, service)?
+        .ok_or_else(|| anyhow::anyhow!("{service} is not a service of this workspace"))
+}
+
 fn sources(
     repo: &git2::Repository,
     service: &str,
     old: Option<&ImageName>,
     new: &ImageName,
 ) -> Sources {
-    let inputs = match history::input_paths(repo, service) {
-        Ok(Some(inputs)) => inputs,
-        Ok(None) => return Sources::Upstream,
-        Err(e) => {
-            return Sources::Unknown {
-                reason: crate::project::one_line(&e),
-            };
-        }
-    };
+    if crate::project::service(service).is_err() {
+        return Sources::Upstream;
+    }
     let Some(old) = old else { return Sources::New };
     let (from, to) = match (revision(repo, &old.tag), revision(repo, &new.tag)) {
         (Ok(from), Ok(to)) => (from, to),
         (Err(reason), _) | (_, Err(reason)) => return Sources::Unknown { reason },
     };
-    match history::input_commits(repo, from, to, &inputs) {
+    match inputs_at(repo, to, service)
+        .and_then(|inputs| history::input_commits(repo, from, to, &inputs))
+    {
         Ok(commits) => Sources::Commits {
             commits: commits.into_iter().map(SourceCommit::from).collect(),
         },
