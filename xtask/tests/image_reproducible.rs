@@ -139,6 +139,23 @@ impl Release<'_> {
     }
 }
 
+/// Every repository and tag the registry holds, sorted.
+fn registry_tags(registry: &str) -> Vec<String> {
+    let catalog = http(registry, "GET", "/v2/_catalog?n=1000", &[], "").unwrap();
+    let catalog: Value = serde_json::from_str(&catalog.body).unwrap();
+    let mut out = Vec::new();
+    for repo in catalog["repositories"].as_array().unwrap() {
+        let repo = repo.as_str().unwrap();
+        let tags = http(registry, "GET", &format!("/v2/{repo}/tags/list"), &[], "").unwrap();
+        let tags: Value = serde_json::from_str(&tags.body).unwrap();
+        for tag in tags["tags"].as_array().unwrap() {
+            out.push(format!("{repo}:{}", tag.as_str().unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Removes every image of this test from the engine: the next build starts
 /// from nothing, as on a fresh CI runner.
 fn empty_engine(prefix: &str) {
@@ -196,7 +213,14 @@ fn an_image_changes_only_when_its_inputs_change() {
     std::fs::write(&main_rs, format!("{text}// an xtask-only change\n")).unwrap();
     commit(&copy.dir, "xtask: a comment");
     empty_engine(&prefix);
+    let pushed_before = registry_tags(&registry);
     let (second, changed) = release.run();
+    // The same tags (content tag, last input commit) to the same digests.
+    assert_eq!(
+        registry_tags(&registry),
+        pushed_before,
+        "the release pushed new tags"
+    );
     for (service, image) in &first {
         let again = &second[service];
         assert_eq!(again.outcome, "built", "{service}: the engine was empty");
