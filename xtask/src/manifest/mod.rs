@@ -67,7 +67,8 @@ pub struct ReleaseArgs {
     /// Environment to propose a deploy for.
     #[arg(long)]
     pub env: String,
-    /// Push to this registry instead of env.yaml's (e.g. a local registry on another port).
+    /// env.yaml's registry at another address (e.g. a port-forward): pushed
+    /// there, recorded and named in the manifests as env.yaml's registry.
     #[arg(long)]
     pub registry: Option<String>,
 }
