@@ -1,4 +1,4 @@
-//! `target/xtask/images.json`: what build-all built and pushed.
+//! `target/xtask/images.json`: what build-all built and, per registry, pushed.
 //! Written by the image module, read by render to pin images by digest.
 
 use serde::{Deserialize, Serialize};
@@ -25,10 +25,21 @@ pub struct ImageEntry {
     pub image_id: String,
     /// Uncompressed size in bytes.
     pub size: u64,
-    /// Manifest digest from the last push (`sha256:...`), if pushed.
-    pub digest: Option<String>,
-    /// Registry it was last pushed to.
-    pub registry: Option<String>,
+    /// Where this image was pushed: registry (`host[:port]`, or the name an
+    /// environment knows it by) -> manifest digest (`sha256:...`). Render for
+    /// an environment reads only its own registry's entry, so a push to one
+    /// registry never moves another environment's manifests.
+    #[serde(default)]
+    pub pushed: BTreeMap<String, String>,
+}
+
+impl ImageEntry {
+    /// The digest of this image in `registry`, if it was pushed there.
+    pub fn digest_in(&self, registry: &str) -> Option<&str> {
+        self.pushed
+            .get(registry.trim_end_matches('/'))
+            .map(String::as_str)
+    }
 }
 
 // Read by the manifests module (render), which may not be wired in yet.

@@ -322,13 +322,9 @@ fn build_all_end_to_end() {
             .to_string();
         assert_eq!(r["digest"].as_str(), Some(served.as_str()), "{service}");
         assert_eq!(
-            record["images"][service]["digest"].as_str(),
+            record["images"][service]["pushed"][registry.as_str()].as_str(),
             Some(served.as_str()),
             "images.json for {service}"
-        );
-        assert_eq!(
-            record["images"][service]["registry"].as_str(),
-            Some(registry.as_str())
         );
         assert_eq!(
             record["images"][service]["name"].as_str(),

@@ -4,63 +4,14 @@
 mod image_support;
 
 use image_support::*;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // SIGTERM: the command stops its registry and exits.
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-    }
-}
-
-fn free_addr() -> String {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
-}
-
-fn start(addr: &str, data: &std::path::Path, tls: bool) -> Running {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args(["registry", "--listen", addr, "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if tls {
-        cmd.arg("--tls");
-    }
-    Running(cmd.spawn().unwrap())
-}
-
-fn wait_for(addr: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "registry did not listen on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use std::process::Command;
 
 #[test]
 fn plain_registry_serves_the_v2_api() {
     let data = tempfile::tempdir().unwrap();
     let addr = free_addr();
-    let _registry = start(&addr, data.path(), false);
-    wait_for(&addr);
+    let _registry = start_registry(&addr, data.path(), false);
+    wait_for_listener(&addr);
     let answer = http_retry(&addr, "GET", "/v2/_catalog", &[], "");
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.body.contains("repositories"), "{}", answer.body);
@@ -70,8 +21,8 @@ fn plain_registry_serves_the_v2_api() {
 fn tls_registry_is_trusted_with_its_certificate() {
     let data = tempfile::tempdir().unwrap();
     let addr = free_addr();
-    let mut registry = start(&addr, data.path(), true);
-    wait_for(&addr);
+    let mut registry = start_registry(&addr, data.path(), true);
+    wait_for_listener(&addr);
     let cert = data.path().join("certs/registry.crt");
     assert!(cert.exists(), "certificate written to {}", cert.display());
     let curl = |extra: &[&str]| {

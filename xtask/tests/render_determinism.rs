@@ -112,6 +112,51 @@ fn a_service_missing_from_the_record_keeps_its_committed_digest() {
     );
 }
 
+/// A push is recorded per registry, and render for an environment reads only
+/// its own registry's digests: a local push moves minikube's manifests and
+/// leaves aws's as committed (its `--check` stays clean).
+#[test]
+fn a_push_to_one_registry_moves_only_the_environment_of_that_registry() {
+    let fixture = Fixture::new();
+    for env in ENVS {
+        assert_ok(&fixture.render(env, &[]));
+    }
+    let aws_before = fixture.manifests("aws");
+    let mut record = fixture.record();
+    let mut adder = entry("adderservice", "5d6e7f8", &digest("adderservice-v2"));
+    adder["pushed"] = serde_json::json!({ "localhost:5000": digest("adderservice-v2") });
+    record.insert("adderservice".to_string(), adder);
+    fixture.write_record(&record);
+    assert_ok(&fixture.render("aws", &["--check"]));
+    assert_ok(&fixture.render("minikube", &[]));
+    let minikube = &fixture.manifests("minikube")["deployment-adderservice.yaml"];
+    assert!(
+        minikube.contains(&format!(
+            "localhost:5000/adderservice:5d6e7f8@{}",
+            digest("adderservice-v2")
+        )),
+        "{minikube}"
+    );
+    assert_ok(&fixture.render("aws", &[]));
+    assert_eq!(fixture.manifests("aws"), aws_before);
+
+    // An image never pushed to an environment's registry, with no committed
+    // manifest there: the error names the registry it is missing from.
+    let fresh = Fixture::new();
+    let mut record = fresh.record();
+    let mut audit = entry("auditservice", "5d6e7f8", &digest("auditservice-v2"));
+    audit["pushed"] = serde_json::json!({ "127.0.0.1:5077": digest("auditservice-v2") });
+    record.insert("auditservice".to_string(), audit);
+    fresh.write_record(&record);
+    let output = fresh.render("minikube", &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("auditservice was not pushed to localhost:5000"),
+        "{err}"
+    );
+}
+
 #[test]
 fn no_image_anywhere_says_to_run_build_all() {
     let fixture = Fixture::new();

@@ -41,7 +41,18 @@ fn edit(root: &Path, path: &str, from: &str, to: &str) {
     std::fs::write(root.join(path), text.replacen(from, to, 1)).unwrap();
 }
 
-/// A repository whose first commit holds the definitions and some sources,
+/// A crate's manifest; services depend on the shared crate by path.
+fn crate_manifest(name: &str, shared: bool) -> String {
+    let dependency = if shared {
+        "[dependencies]\nmicro-common = { path = \"../common\" }\n"
+    } else {
+        ""
+    };
+    format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n{dependency}")
+}
+
+/// A repository whose first commit holds the definitions and a small cargo
+/// workspace (review reads a service's inputs from it, as the build does),
 /// with minikube rendered (every image tagged with that commit) and committed.
 fn repository() -> (Fixture, String) {
     let fixture = Fixture::new();
@@ -49,14 +60,29 @@ fn repository() -> (Fixture, String) {
     git(root, &["init", "-q", "-b", "main"]);
     git(root, &["config", "user.name", "Test Reviewer"]);
     git(root, &["config", "user.email", "reviewer@example.com"]);
+    write(
+        root,
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"services/*\"]\nresolver = \"3\"\n",
+    );
     for service in DEPLOYED {
         write(
             root,
             &format!("services/{service}/src/main.rs"),
             "fn main() {}\n",
         );
+        write(
+            root,
+            &format!("services/{service}/Cargo.toml"),
+            &crate_manifest(service, true),
+        );
     }
     write(root, "services/common/src/lib.rs", "\n");
+    write(
+        root,
+        "services/common/Cargo.toml",
+        &crate_manifest("micro-common", false),
+    );
     write(root, "Cargo.lock", "# lock\n");
     let first = commit_all(root, "definitions and sources");
     for service in DEPLOYED {
@@ -126,15 +152,19 @@ fn an_image_bump_names_exactly_the_commits_that_touched_the_services_inputs() {
     let doc = review_json(root, &deployed);
     let env = &doc["environments"][0];
     assert_eq!(env["env"], "minikube");
-    // Only adderservice's objects change (its version label may move on its Service too).
+    // Only adderservice's Deployment changes: the version label is on no other object.
     assert_eq!(
         (env["added"].as_u64(), env["deleted"].as_u64()),
         (Some(0), Some(0)),
         "{env}"
     );
-    for object in env["objects"].as_array().unwrap() {
-        assert_eq!(object["name"], "adderservice", "{object}");
-    }
+    let objects: Vec<(&str, &str)> = env["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["kind"].as_str().unwrap(), o["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(objects, [("Deployment", "adderservice")], "{env}");
     assert_eq!(env["integrity"]["status"], "asRendered", "{env}");
     let images = doc["images"].as_array().unwrap();
     assert_eq!(images.len(), 1, "{images:?}");

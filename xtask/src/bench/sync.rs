@@ -362,8 +362,7 @@ fn rendered_manifests(root: &Path) -> Result<Vec<(String, String)>> {
                 commit: "0".repeat(40),
                 image_id: digest.clone(),
                 size: 0,
-                digest: Some(digest),
-                registry: Some("localhost:5000".into()),
+                pushed: [("localhost:5000".to_string(), digest)].into(),
             },
         );
     }

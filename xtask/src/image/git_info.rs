@@ -1,47 +1,68 @@
-//! The commit an image is built from: full id, the human tag and its time.
+//! The commit an image is stamped with: per service, the last commit that
+//! changed its inputs (`history::last_input_commit`), so an unchanged
+//! service gets the same revision, times and tag on every later commit.
 
+use super::history::{self, InputPaths};
 use anyhow::{Context, Result};
 use std::path::Path;
 
 #[derive(Debug, Clone)]
 pub struct GitInfo {
-    pub commit: String,
-    /// Short commit, `-dirty` appended when the tree has uncommitted changes.
+    /// The revision label: the last commit that changed the inputs. None
+    /// when the work tree's inputs differ from it (the image is not built
+    /// from any commit) or no commit has them.
+    pub commit: Option<String>,
+    /// The human tag: that commit's short id, `-dirty` appended when the
+    /// work tree's inputs differ; `uncommitted` when no commit has them.
     pub tag: String,
-    /// Commit time, seconds since the epoch: every timestamp in the image.
-    pub time: i64,
+    /// That commit's time, seconds since the epoch: every timestamp in the
+    /// image (`created` is left out without one).
+    pub time: Option<i64>,
 }
 
-pub fn read(root: &Path) -> Result<GitInfo> {
+/// The repository of the workspace being built, at its HEAD.
+pub struct Repo {
+    repo: git2::Repository,
+    head: git2::Oid,
+}
+
+pub fn open(root: &Path) -> Result<Repo> {
     let repo = git2::Repository::open(root)
         .with_context(|| format!("opening the git repository at {}", root.display()))?;
     let head = repo
         .head()
-        .context("reading HEAD (is there a commit yet?)")?;
-    let commit = head.peel_to_commit().context("HEAD is not a commit")?;
-    let id = commit.id().to_string();
-    let mut options = git2::StatusOptions::new();
-    options
-        .include_untracked(true)
-        .include_ignored(false)
-        .exclude_submodules(true);
-    let dirty = !repo
-        .statuses(Some(&mut options))
-        .context("reading git status")?
-        .is_empty();
-    let short = &id[..12];
-    let tag = if dirty {
-        format!("{short}-dirty")
-    } else {
-        short.to_string()
-    };
-    Ok(GitInfo {
-        commit: id,
-        tag,
-        time: commit.time().seconds(),
-    })
+        .context("reading HEAD (is there a commit yet?)")?
+        .peel_to_commit()
+        .context("HEAD is not a commit")?
+        .id();
+    Ok(Repo { repo, head })
 }
 
+impl Repo {
+    /// The stamp of an image whose inputs are `inputs`.
+    pub fn stamp(&self, inputs: &InputPaths) -> Result<GitInfo> {
+        let last = history::last_input_commit(&self.repo, self.head, inputs)
+            .context("finding the last commit that changed the inputs")?;
+        let dirty = history::inputs_dirty(&self.repo, self.head, inputs)
+            .context("comparing the inputs with HEAD")?;
+        Ok(match last {
+            Some(commit) => GitInfo {
+                tag: if dirty {
+                    format!("{}-dirty", commit.short_id)
+                } else {
+                    commit.short_id.clone()
+                },
+                commit: (!dirty).then_some(commit.id),
+                time: Some(commit.time),
+            },
+            None => GitInfo {
+                commit: None,
+                tag: "uncommitted".to_string(),
+                time: None,
+            },
+        })
+    }
+}
 /// RFC 3339 UTC time (`2024-05-01T12:00:00Z`) without a date crate.
 pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);

@@ -8,7 +8,9 @@
 //! FORMAT_VERSION. The image user (`rootfs::NONROOT`) is not hashed: changing
 //! it, like any change to how images are packed, needs a FORMAT_VERSION bump.
 //! The commit is deliberately NOT an input: a commit that does not touch a
-//! service reuses its image.
+//! service reuses its image, and the commit stamped into an image is the last
+//! one that changed these inputs (`history`, which reads them from git with
+//! the same `InputPaths` and `skipped`), so rebuilding it gives the same bytes.
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -18,7 +20,7 @@ use std::path::{Path, PathBuf};
 use xshell::cmd;
 
 /// Bump when the way images are assembled changes: every content tag changes.
-const FORMAT_VERSION: &str = "micro-image-v2";
+const FORMAT_VERSION: &str = "micro-image-v3";
 
 /// Host libraries that end up in images (their identity, not their bytes, is hashed).
 const HOST_LIBRARY_DIRS: &[&str] = &["/lib/x86_64-linux-gnu", "/lib64"];
@@ -177,6 +179,47 @@ fn workspace_repository(root: &Path) -> Option<String> {
     None
 }
 
+/// The workspace files every image depends on (lockfile, profile, cargo configuration).
+pub const SHARED_FILES: [&str; 3] = ["Cargo.lock", "Cargo.toml", ".cargo/config.toml"];
+
+/// Whether an entry named `name` of a crate folder is left out of the
+/// crate's inputs: hidden files, build output, and at the crate root the
+/// tests, benches and examples (they never reach the service binary). The
+/// content tag (work tree) and `history` (git trees) both ask this.
+pub fn skipped(name: &str, at_crate_root: bool) -> bool {
+    name.starts_with('.')
+        || name == "target"
+        || (at_crate_root && ["tests", "benches", "examples"].contains(&name))
+}
+
+/// A service's inputs as repository paths (`/`-separated, relative to the
+/// workspace root): the crate folders hashed into its content tag (minus
+/// what `skipped` leaves out and nested packages) and the shared files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputPaths {
+    pub crates: Vec<String>,
+    pub files: Vec<String>,
+}
+
+impl Workspace {
+    /// The inputs of `service`: its crate and every crate of its closure.
+    pub fn input_paths(&self, service: &str) -> Result<InputPaths> {
+        let mut crates = Vec::new();
+        for name in self.closure(service)? {
+            let dir = &self.package(&name)?.dir;
+            let rel = dir.strip_prefix(&self.root).with_context(|| {
+                format!("crate {name} ({}) is outside the workspace", dir.display())
+            })?;
+            crates.push(rel.to_string_lossy().into_owned());
+        }
+        crates.sort();
+        Ok(InputPaths {
+            crates,
+            files: SHARED_FILES.iter().map(|f| f.to_string()).collect(),
+        })
+    }
+}
+
 /// Inputs shared by every service, hashed once per run.
 pub struct SharedInputs {
     digest: Vec<u8>,
@@ -186,7 +229,7 @@ impl SharedInputs {
     pub fn collect(ws: &Workspace) -> Result<SharedInputs> {
         let mut h = Sha256::new();
         field(&mut h, "format", FORMAT_VERSION.as_bytes());
-        for file in ["Cargo.lock", "Cargo.toml", ".cargo/config.toml"] {
+        for file in SHARED_FILES {
             let path = ws.root.join(file);
             let data = if path.exists() {
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?
@@ -255,10 +298,7 @@ pub fn content_tag(
     for name in ws.closure(service.name)? {
         let pkg = ws.package(&name)?;
         field(&mut h, "package", name.as_bytes());
-        let mut files = Vec::new();
-        walk(&pkg.dir, &pkg.dir, &mut files)?;
-        files.sort();
-        for rel in files {
+        for rel in crate_files(&pkg.dir)? {
             let data = std::fs::read(pkg.dir.join(&rel))
                 .with_context(|| format!("reading {}", pkg.dir.join(&rel).display()))?;
             field(&mut h, &rel, &data);
@@ -275,17 +315,21 @@ fn field(h: &mut Sha256, name: &str, data: &[u8]) {
     h.update(data);
 }
 
-/// Every file under a crate, skipping build output, hidden files, tests and nested
-/// workspace packages (they are hashed as packages of their own).
+/// The input files of the crate folder `dir`, relative to it and sorted:
+/// every file but what `skipped` leaves out and nested workspace packages
+/// (they are hashed as packages of their own).
+pub fn crate_files(dir: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
 fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with('.') || name == "target" {
-            continue;
-        }
-        // Tests, benches and examples are not part of the service binary.
-        if dir == base && ["tests", "benches", "examples"].contains(&name.as_str()) {
+        if skipped(&name, dir == base) {
             continue;
         }
         let path = entry.path();

@@ -1,6 +1,7 @@
 //! Images: one compile, one FROM-scratch image per service, tag, push.
 //!
-//! Data flow: content tag per service (inputs.rs) -> skip services whose tag
+//! Data flow: content tag and commit stamp per service (inputs.rs,
+//! git_info.rs, history.rs) -> skip services whose tag
 //! the engine already has -> one `cargo build --release` for the rest
 //! (compile.rs) -> layers + config assembled here (rootfs.rs, archive.rs) ->
 //! `POST /images/load` (engine.rs) -> optional push (engine.rs, credentials.rs)
@@ -67,6 +68,11 @@ pub struct CommonArgs {
     /// Prefix for image names, e.g. `test123/`. For tests sharing an engine.
     #[arg(long, hide = true, default_value = "")]
     pub image_prefix: String,
+    /// Also record the push under this registry: the name the environment
+    /// knows the registry by when `release --registry` reached it at another
+    /// address.
+    #[arg(long, hide = true, value_name = "REGISTRY", requires = "push")]
+    pub record_as: Option<String>,
 }
 
 pub fn run_build(args: BuildArgs) -> Result<ExitCode> {
@@ -133,14 +139,18 @@ async fn build_async(
 ) -> Result<Vec<Row>> {
     let engine = Engine::connect().await?;
     let ws = inputs::Workspace::load(root)?;
-    let git = git_info::read(&ws.root)?;
+    let git = git_info::open(&ws.root)?;
     let shared = inputs::SharedInputs::collect(&ws)?;
 
     // 1. Which services need a new image at all?
     let mut rows = Vec::new();
+    let mut stamps = std::collections::BTreeMap::new();
     for service in services {
         let repo = format!("{}{}", args.image_prefix, service.name);
         let content_tag = inputs::content_tag(&ws, &shared, service)?;
+        let stamp = git
+            .stamp(&ws.input_paths(service.name)?)
+            .with_context(|| format!("the revision of {}", service.name))?;
         let existing = engine.inspect(&format!("{repo}:{content_tag}")).await?;
         let outcome = if existing.is_some() {
             Outcome::Cached
@@ -151,18 +161,19 @@ async fn build_async(
             service.name,
             repo,
             content_tag,
-            git.tag.clone(),
+            stamp.tag.clone(),
             outcome,
         ));
+        stamps.insert(service.name, stamp);
         if let Some(image) = existing {
             let row = rows.last_mut().expect("just pushed");
             output::progress(service.name, &format!("cached {}", row.content_tag));
-            // The human tag follows the tree even when the image is reused.
+            // The human tag names the inputs' commit even when the image is reused.
             engine
                 .tag(
                     &format!("{}:{}", row.repo, row.content_tag),
                     &row.repo,
-                    &git.tag,
+                    &row.commit_tag,
                 )
                 .await?;
             row.fill_from(&image);
@@ -186,7 +197,7 @@ async fn build_async(
     for row in rows.iter_mut().filter(|r| r.outcome == Outcome::Built) {
         output::progress(&row.service, "packaging");
         let service = project::service(&row.service)?;
-        let tarball = package(&ws, &git, service, row)?;
+        let tarball = package(&ws, &stamps[service.name], service, row)?;
         engine.load(tarball).await?;
         let reference = format!("{}:{}", row.repo, row.content_tag);
         let image = engine
@@ -236,11 +247,13 @@ async fn build_async(
         }
     }
 
-    record(&ws, &rows, &git)?;
+    record(&ws, &rows, &stamps, args.record_as.as_deref())?;
     Ok(rows)
 }
 
-/// Assembles the docker-save tarball of one service image.
+/// Assembles the docker-save tarball of one service image. Every byte
+/// follows from the content tag's inputs and their commit (`git`): layers
+/// sorted with fixed owners and mtimes, times and revision from the commit.
 fn package(
     ws: &inputs::Workspace,
     git: &git_info::GitInfo,
@@ -256,44 +269,53 @@ fn package(
         .with_context(|| format!("package {} has no binary", service.name))?;
     let binary = ws.target_dir.join("release").join(bin);
     let libraries = rootfs::shared_libraries(&binary)?;
-    let mtime = u64::try_from(git.time).unwrap_or(0);
+    let mtime = git.time.and_then(|t| u64::try_from(t).ok()).unwrap_or(0);
     let layers = [
         rootfs::base_layer(&libraries)?.to_tar(mtime)?,
         rootfs::binary_layer(&binary, bin)?.to_tar(mtime)?,
     ];
-    let created = git_info::rfc3339(git.time);
+    let created = git.time.map(git_info::rfc3339);
     let mut exposed = serde_json::Map::new();
     if service.kind != Kind::Cli && service.port != 0 {
         exposed.insert(format!("{}/tcp", service.port), serde_json::json!({}));
     }
     let source = package.repository.clone().unwrap_or_default();
-    let config = serde_json::json!({
+    let mut labels = serde_json::json!({
+        "org.opencontainers.image.title": service.name,
+        "org.opencontainers.image.source": source,
+        "org.opencontainers.image.version": package.version,
+    });
+    if let Some(commit) = &git.commit {
+        labels["org.opencontainers.image.revision"] = commit.as_str().into();
+    }
+    let mut history = vec![
+        serde_json::json!({"created_by": "xtask: /etc, dynamic loader, shared libraries"}),
+        serde_json::json!({"created_by": format!("xtask: {}", rootfs::binary_path(bin))}),
+    ];
+    let mut config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
-        "created": created,
         "config": {
             "User": format!("{0}:{0}", rootfs::NONROOT),
             "ExposedPorts": exposed,
             "Env": ["PATH=/usr/local/bin"],
             "Entrypoint": [rootfs::binary_path(bin)],
             "WorkingDir": "/",
-            "Labels": {
-                "org.opencontainers.image.title": service.name,
-                "org.opencontainers.image.revision": git.commit,
-                "org.opencontainers.image.source": source,
-                "org.opencontainers.image.version": package.version,
-                "org.opencontainers.image.created": created,
-            },
+            "Labels": labels,
         },
         "rootfs": {
             "type": "layers",
             "diff_ids": layers.iter().map(|l| format!("sha256:{}", archive::sha256_hex(l))).collect::<Vec<_>>(),
         },
-        "history": [
-            {"created": created, "created_by": "xtask: /etc, dynamic loader, shared libraries"},
-            {"created": created, "created_by": format!("xtask: {}", rootfs::binary_path(bin))},
-        ],
     });
+    if let Some(created) = &created {
+        config["created"] = created.as_str().into();
+        config["config"]["Labels"]["org.opencontainers.image.created"] = created.as_str().into();
+        for step in &mut history {
+            step["created"] = created.as_str().into();
+        }
+    }
+    config["history"] = history.into();
     let config = serde_json::to_vec(&config)?;
     let tags = [
         format!("{}:{}", row.repo, row.content_tag),
@@ -303,31 +325,46 @@ fn package(
 }
 
 /// Updates target/xtask/images.json (of the workspace built), keeping the
-/// entries of services not built this time.
-fn record(ws: &inputs::Workspace, rows: &[Row], git: &git_info::GitInfo) -> Result<()> {
+/// entries of services not built this time. The digests recorded per
+/// registry stay as long as the image is the one pushed; a push adds the
+/// registry it went to (and `record_as`, the environment's name for it).
+fn record(
+    ws: &inputs::Workspace,
+    rows: &[Row],
+    stamps: &std::collections::BTreeMap<&str, git_info::GitInfo>,
+    record_as: Option<&str>,
+) -> Result<()> {
     let path = ImageRecord::path_in(&ws.target_dir);
     let mut record = ImageRecord::load_from(&path).unwrap_or_default();
     for row in rows {
-        let previous = record.images.get(&row.service);
-        // A digest stays valid as long as the image is the one pushed.
-        let (digest, registry) = match (&row.digest, previous) {
-            (Some(_), _) => (row.digest.clone(), row.registry.clone()),
-            (None, Some(prev)) if prev.image_id == row.image_id => {
-                (prev.digest.clone(), prev.registry.clone())
-            }
-            _ => (None, None),
+        let mut pushed = match record.images.get(&row.service) {
+            Some(prev) if prev.image_id == row.image_id => prev.pushed.clone(),
+            _ => Default::default(),
         };
+        if let (Some(digest), Some(registry)) = (&row.digest, &row.registry) {
+            for name in std::iter::once(registry.as_str()).chain(record_as) {
+                pushed.insert(name.to_string(), digest.clone());
+            }
+        }
+        let commit = row
+            .revision
+            .clone()
+            .or_else(|| {
+                stamps
+                    .get(row.service.as_str())
+                    .and_then(|s| s.commit.clone())
+            })
+            .unwrap_or_default();
         record.images.insert(
             row.service.clone(),
             ImageEntry {
                 name: row.repo.clone(),
                 content_tag: row.content_tag.clone(),
                 commit_tag: row.commit_tag.clone(),
-                commit: row.revision.clone().unwrap_or_else(|| git.commit.clone()),
+                commit,
                 image_id: row.image_id.clone(),
                 size: row.size,
-                digest,
-                registry,
+                pushed,
             },
         );
     }

@@ -1,12 +1,13 @@
 //! Which image each service runs: `registry/name:tag@sha256:...`.
 //!
-//! The digest comes from the image record that `build-all --push` wrote; for
-//! a service not in the record, from the manifest already committed (so a
-//! partial rebuild does not need every image). The registry is always the
-//! environment's: a manifest digest is a hash of the manifest's bytes, so the
-//! same pushed image has the same digest in any registry it is copied to.
-//! An image whose digest did not change keeps the tag already committed, so
-//! re-tagging unchanged images at a new commit produces no diff.
+//! The digest comes from the image record that `build-all --push` wrote, and
+//! only from its entry for the environment's registry (`env.yaml`
+//! `registry`): a push to another registry is not in this environment, so it
+//! never moves its manifests. A service with no such entry keeps the image
+//! of the manifest already committed (so a partial rebuild, or a push to
+//! another environment, changes nothing here). An image whose digest did not
+//! change keeps the tag already committed, so an unchanged image never shows
+//! a diff.
 
 use super::definition::is_sha256_digest;
 use crate::environment::Environment;
@@ -78,14 +79,14 @@ pub fn resolve(
         })
         .transpose()?;
     if let Some(entry) = record.images.get(service)
-        && let Some(digest) = &entry.digest
+        && let Some(digest) = entry.digest_in(&env.registry)
     {
         if !is_sha256_digest(digest) {
             bail!("image record: {service}: digest `{digest}` is not a sha256 digest");
         }
         // The same image re-tagged at a later commit keeps the committed
         // reference: an unchanged service shows no diff.
-        if let Some(old) = committed.filter(|old| &old.digest == digest) {
+        if let Some(old) = committed.filter(|old| old.digest == digest) {
             return Ok(ImageRef {
                 repository,
                 tag: old.tag,
@@ -96,7 +97,7 @@ pub fn resolve(
         return Ok(ImageRef {
             repository,
             tag,
-            digest: digest.clone(),
+            digest: digest.to_string(),
         });
     }
     if let Some(old) = committed {
@@ -107,12 +108,13 @@ pub fn resolve(
         });
     }
     let built = if record.images.contains_key(service) {
-        "was built but never pushed"
+        format!("was not pushed to {}", env.registry)
     } else {
-        "has no image"
+        "has no image".to_string()
     };
     bail!(
-        "{service} {built} and no manifest of environment `{}` pins one: run `cargo xtask build-all --push` first",
+        "{service} {built} and no manifest of environment `{}` pins one: run `cargo xtask build-all --push --env {}` first",
+        env.name,
         env.name
     )
 }

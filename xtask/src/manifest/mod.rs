@@ -67,7 +67,8 @@ pub struct ReleaseArgs {
     /// Environment to propose a deploy for.
     #[arg(long)]
     pub env: String,
-    /// Push to this registry instead of env.yaml's (e.g. a local registry on another port).
+    /// env.yaml's registry at another address (e.g. a port-forward): pushed
+    /// there, recorded and named in the manifests as env.yaml's registry.
     #[arg(long)]
     pub registry: Option<String>,
 }
@@ -190,16 +191,17 @@ pub fn push_images(
         "release {}: build-all --push --registry {registry}",
         env.name
     );
-    let code = crate::image::run_build_all(build_all_args(root, registry)?)?;
+    // `--registry` is the environment's registry reached at another address
+    // (a port-forward): the push is recorded under the environment's name for
+    // it too, and render for this environment reads only that name.
+    let record_as = (registry != env.registry).then_some(env.registry.as_str());
+    let code = crate::image::run_build_all(build_all_args(root, registry, record_as)?)?;
     if code != ExitCode::SUCCESS {
         anyhow::bail!("build-all --push failed: nothing rendered or committed");
     }
-    if registry != env.registry {
-        // The manifests name the environment's registry; the digest is the
-        // same wherever the identical image was pushed.
+    if let Some(known) = record_as {
         println!(
-            "note: pushed to {registry}; the manifests reference {} with the same digests",
-            env.registry
+            "note: pushed to {registry}, recorded as {known}: the manifests reference {known}"
         );
     }
     Ok(())
@@ -219,14 +221,18 @@ pub fn render_environment(root: &std::path::Path, env: &str) -> Result<()> {
 
 /// H4's `build-all` arguments, built through clap so that release follows
 /// whatever flags build-all has (`--push --registry`).
-fn build_all_args(root: &std::path::Path, registry: &str) -> Result<crate::image::BuildAllArgs> {
+fn build_all_args(
+    root: &std::path::Path,
+    registry: &str,
+    record_as: Option<&str>,
+) -> Result<crate::image::BuildAllArgs> {
     #[derive(clap::Parser)]
     struct BuildAll {
         #[command(flatten)]
         args: crate::image::BuildAllArgs,
     }
     let root = root.to_string_lossy();
-    let argv = [
+    let mut argv = vec![
         "build-all",
         "--push",
         "--registry",
@@ -234,6 +240,9 @@ fn build_all_args(root: &std::path::Path, registry: &str) -> Result<crate::image
         "--workspace",
         &root,
     ];
+    if let Some(name) = record_as {
+        argv.extend(["--record-as", name]);
+    }
     let parsed = <BuildAll as clap::Parser>::try_parse_from(argv)
         .map_err(|e| anyhow::anyhow!("build-all arguments: {e}"))?;
     Ok(parsed.args)

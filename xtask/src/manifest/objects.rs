@@ -37,15 +37,27 @@ pub const SHUTDOWN_DELAY_ENV: &str = "SHUTDOWN_DELAY_SECS";
 /// them 20 s) and a margin before Kubernetes sends SIGKILL.
 pub const TERMINATION_GRACE_SECS: i64 = 30;
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+pub const VERSION_LABEL: &str = "app.kubernetes.io/version";
 
-/// The recommended labels of every object.
-pub fn labels(name: &str, version: &str) -> BTreeMap<String, String> {
+/// The labels of every object: name, system, manager. None of them moves
+/// with a release, so an object whose content did not change keeps its bytes.
+pub fn labels(name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (NAME_LABEL.to_string(), name.to_string()),
         (SYSTEM_LABEL.to_string(), SYSTEM.to_string()),
-        ("app.kubernetes.io/version".to_string(), version.to_string()),
         (MANAGED_BY_LABEL.to_string(), MANAGED_BY_SYNC.to_string()),
     ])
+}
+
+/// The labels of a workload (Deployment, StatefulSet) and its pod template:
+/// `labels` plus the version of the image it runs. The version is only on
+/// the objects whose content is that image, so a new image changes its
+/// workload's file and nothing else (its Service, budget and network policy
+/// describe the name and port, which a new image does not change).
+pub fn workload_labels(name: &str, version: &str) -> BTreeMap<String, String> {
+    let mut labels = labels(name);
+    labels.insert(VERSION_LABEL.to_string(), version.to_string());
+    labels
 }
 
 /// Selects a workload's pods. Only the name: selectors are immutable, so they
@@ -83,8 +95,8 @@ pub fn meta(name: &str, namespace: &str, labels: BTreeMap<String, String>) -> Ob
     }
 }
 
-pub fn namespace(def: &NamespaceDefinition, name: &str, version: &str) -> Namespace {
-    let mut labels = labels(name, version);
+pub fn namespace(def: &NamespaceDefinition, name: &str) -> Namespace {
+    let mut labels = labels(name);
     labels.insert(
         "pod-security.kubernetes.io/enforce".to_string(),
         def.pod_security.as_str().to_string(),
@@ -137,7 +149,7 @@ pub fn deployment(plan: &ServicePlan, namespace: &str) -> Deployment {
         security_context: Some(container_security()),
         ..Default::default()
     };
-    let labels = labels(name, &plan.image.tag);
+    let labels = workload_labels(name, &plan.image.tag);
     Deployment {
         metadata: described(name, namespace, labels.clone(), &plan.def.description),
         spec: Some(DeploymentSpec {
@@ -166,9 +178,9 @@ pub fn deployment(plan: &ServicePlan, namespace: &str) -> Deployment {
 }
 
 /// The Service in front of a service's pods.
-pub fn service(name: &str, version: &str, namespace: &str, port: u16, type_: &str) -> Service {
+pub fn service(name: &str, namespace: &str, port: u16, type_: &str) -> Service {
     Service {
-        metadata: meta(name, namespace, labels(name, version)),
+        metadata: meta(name, namespace, labels(name)),
         spec: Some(ServiceSpec {
             type_: Some(type_.to_string()),
             selector: selector(name).match_labels,
@@ -183,7 +195,7 @@ pub fn service(name: &str, version: &str, namespace: &str, port: u16, type_: &st
 /// port gives the SRV record clients discover it by.
 pub fn headless_service(def: &InfraDefinition, namespace: &str) -> Service {
     Service {
-        metadata: meta(&def.name, namespace, labels(&def.name, &def.version)),
+        metadata: meta(&def.name, namespace, labels(&def.name)),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".to_string()),
             selector: selector(&def.name).match_labels,
@@ -255,7 +267,7 @@ pub fn stateful_set(plan: &InfraPlan, namespace: &str) -> StatefulSet {
         volume_mounts: Some(mounts),
         ..Default::default()
     };
-    let labels = labels(&def.name, &def.version);
+    let labels = workload_labels(&def.name, &def.version);
     StatefulSet {
         metadata: described(&def.name, namespace, labels.clone(), &def.description),
         spec: Some(StatefulSetSpec {

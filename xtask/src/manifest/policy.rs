@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 
 /// At most one pod of the service down at a time during voluntary disruptions
 /// (node drains, cluster upgrades).
-pub fn disruption_budget(name: &str, version: &str, namespace: &str) -> PodDisruptionBudget {
+pub fn disruption_budget(name: &str, namespace: &str) -> PodDisruptionBudget {
     PodDisruptionBudget {
-        metadata: meta(name, namespace, labels(name, version)),
+        metadata: meta(name, namespace, labels(name)),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
             selector: Some(selector(name)),
@@ -27,9 +27,9 @@ pub fn disruption_budget(name: &str, version: &str, namespace: &str) -> PodDisru
 }
 
 /// Every pod of the namespace: no traffic in or out unless another policy allows it.
-pub fn default_deny(namespace: &str, version: &str) -> NetworkPolicy {
+pub fn default_deny(namespace: &str) -> NetworkPolicy {
     NetworkPolicy {
-        metadata: meta("default-deny", namespace, labels(namespace, version)),
+        metadata: meta("default-deny", namespace, labels(namespace)),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Ingress".to_string(), "Egress".to_string()]),
@@ -39,14 +39,14 @@ pub fn default_deny(namespace: &str, version: &str) -> NetworkPolicy {
 }
 
 /// Every pod of the namespace may ask the cluster DNS (kube-dns / CoreDNS) for names.
-pub fn allow_dns(namespace: &str, version: &str) -> NetworkPolicy {
+pub fn allow_dns(namespace: &str) -> NetworkPolicy {
     let dns_port = |protocol: &str| NetworkPolicyPort {
         port: Some(IntOrString::Int(53)),
         protocol: Some(protocol.to_string()),
         ..Default::default()
     };
     NetworkPolicy {
-        metadata: meta("allow-dns", namespace, labels(namespace, version)),
+        metadata: meta("allow-dns", namespace, labels(namespace)),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Egress".to_string()]),
@@ -69,7 +69,6 @@ pub fn allow_dns(namespace: &str, version: &str) -> NetworkPolicy {
 /// Who one workload talks to and who talks to it.
 pub struct Traffic<'a> {
     pub name: &'a str,
-    pub version: &'a str,
     /// Its own port, if it serves anything.
     pub port: Option<u16>,
     /// Reachable from anywhere (its Service is a NodePort or LoadBalancer).
@@ -133,11 +132,7 @@ pub fn workload_policy(traffic: &Traffic, namespace: &str) -> Option<NetworkPoli
         return None;
     }
     Some(NetworkPolicy {
-        metadata: meta(
-            traffic.name,
-            namespace,
-            labels(traffic.name, traffic.version),
-        ),
+        metadata: meta(traffic.name, namespace, labels(traffic.name)),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(selector(traffic.name)),
             policy_types: Some(types),

@@ -13,9 +13,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The version label of objects that belong to no single workload.
-const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
-
 /// `environments/<env>/manifests`, relative to the root.
 pub fn manifests_dir(env: &str) -> PathBuf {
     PathBuf::from("environments").join(env).join("manifests")
@@ -35,12 +32,10 @@ pub fn render(root: &Path, env_name: &str, record: &ImageRecord) -> Result<Files
     add(
         &mut files,
         env_name,
-        &objects::namespace(&defs.namespace, ns, TOOL_VERSION),
+        &objects::namespace(&defs.namespace, ns),
     )?;
 
-    let mut versions: BTreeMap<&str, String> = BTreeMap::new();
     for def in &defs.infrastructure {
-        versions.insert(&def.name, def.version.clone());
         let over = env.services.get(&def.name).cloned().unwrap_or_default();
         if over.replicas.is_some() || over.service_type.is_some() {
             bail!(
@@ -63,7 +58,6 @@ pub fn render(root: &Path, env_name: &str, record: &ImageRecord) -> Result<Files
     let mut service_types: BTreeMap<&str, ServiceType> = BTreeMap::new();
     for def in &defs.services {
         if def.kind == ServiceKind::Cli {
-            versions.insert(&def.name, TOOL_VERSION.to_string());
             continue;
         }
         let over = env.services.get(&def.name).cloned().unwrap_or_default();
@@ -100,26 +94,21 @@ pub fn render(root: &Path, env_name: &str, record: &ImageRecord) -> Result<Files
             add(
                 &mut files,
                 env_name,
-                &objects::service(&def.name, &plan.image.tag, ns, port, type_.as_str()),
+                &objects::service(&def.name, ns, port, type_.as_str()),
             )?;
         }
         if env.pod_disruption_budgets && replicas >= 2 {
             add(
                 &mut files,
                 env_name,
-                &policy::disruption_budget(&def.name, &plan.image.tag, ns),
+                &policy::disruption_budget(&def.name, ns),
             )?;
         }
-        versions.insert(&def.name, plan.image.tag.clone());
     }
 
     if env.network_policies {
-        add(
-            &mut files,
-            env_name,
-            &policy::default_deny(ns, TOOL_VERSION),
-        )?;
-        add(&mut files, env_name, &policy::allow_dns(ns, TOOL_VERSION))?;
+        add(&mut files, env_name, &policy::default_deny(ns))?;
+        add(&mut files, env_name, &policy::allow_dns(ns))?;
         for name in defs.names() {
             let dependencies = match defs.service(name) {
                 Some(def) => {
@@ -138,7 +127,6 @@ pub fn render(root: &Path, env_name: &str, record: &ImageRecord) -> Result<Files
                 .is_some_and(|s| s.kind == ServiceKind::Cli);
             let traffic = Traffic {
                 name,
-                version: &versions[name],
                 port: if is_cli { None } else { defs.port_of(name) },
                 public: service_types
                     .get(name)

@@ -36,7 +36,8 @@ pub struct PipelineArgs {
     /// Run this stage and every one after it.
     #[arg(long, value_enum)]
     pub from: Option<Stage>,
-    /// Push images here instead of env.yaml's registry (`host[:port]`, or `docker.io/<namespace>`).
+    /// Push images here instead of env.yaml's registry (`host[:port]`, or `docker.io/<namespace>`);
+    /// the push is recorded under env.yaml's registry too, as `release --registry` does.
     #[arg(long)]
     pub registry: Option<String>,
     /// Commit the manifests on the current branch instead of a new `deploy/<env>/<short-sha>`.

@@ -1,11 +1,13 @@
 //! Which images moved, and why: for each container whose image differs, the
 //! old and new tag and digest, and the commits between the two images'
 //! revisions that touched the service's build inputs. An image's tag names
-//! the commit it was built from, so the repository itself answers why its
-//! digest moved.
+//! the last commit that changed its inputs (`image::history`), so the
+//! repository itself answers why its digest moved.
 
 use super::compare::{ChangeKind, EnvChanges};
-use crate::image::history::{self, CommitInfo};
+use super::integrity::TempDir;
+use super::snapshot::{self, Revision};
+use crate::image::history::{self, CommitInfo, InputPaths};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -169,14 +171,33 @@ fn revision(repo: &git2::Repository, tag: &str) -> Result<git2::Oid, String> {
         .map_err(|_| not_here())
 }
 
+/// The inputs of `service` as the cargo workspace of commit `at` defines
+/// them: its tree is written to a temporary folder for `cargo metadata`, so
+/// review still reads git objects only, never the work tree.
+fn inputs_at(repo: &git2::Repository, at: git2::Oid, service: &str) -> anyhow::Result<InputPaths> {
+    let revision = Revision {
+        spec: at.to_string(),
+        commit: repo.find_commit(at)?,
+    };
+    let dir = TempDir::new(service)?;
+    let tree = revision.commit.tree()?;
+    let names: Vec<String> = tree
+        .iter()
+        .filter_map(|e| e.name().ok().map(String::from))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    snapshot::extract(repo, &revision, &names, &dir.0)?;
+    history::input_paths(&dir.0, service)?
+        .ok_or_else(|| anyhow::anyhow!("{service} is not a service of this workspace"))
+}
+
 fn sources(
     repo: &git2::Repository,
     service: &str,
     old: Option<&ImageName>,
     new: &ImageName,
 ) -> Sources {
-    let paths = history::input_paths(service);
-    if paths.is_empty() {
+    if crate::project::service(service).is_err() {
         return Sources::Upstream;
     }
     let Some(old) = old else { return Sources::New };
@@ -184,7 +205,9 @@ fn sources(
         (Ok(from), Ok(to)) => (from, to),
         (Err(reason), _) | (_, Err(reason)) => return Sources::Unknown { reason },
     };
-    match history::input_commits(repo, from, to, &paths) {
+    match inputs_at(repo, to, service)
+        .and_then(|inputs| history::input_commits(repo, from, to, &inputs))
+    {
         Ok(commits) => Sources::Commits {
             commits: commits.into_iter().map(SourceCommit::from).collect(),
         },

@@ -78,10 +78,10 @@ fn inputs(env: &str) -> [String; 3] {
 }
 
 /// A folder removed when dropped.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
-    fn new(env: &str) -> Result<TempDir> {
+    pub(super) fn new(env: &str) -> Result<TempDir> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());

@@ -5,8 +5,8 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn main_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -258,4 +258,54 @@ pub fn stderr(out: &Output) -> String {
 /// The last stderr line, which must be the one-line `error: ...`.
 pub fn error_line(out: &Output) -> String {
     stderr(out).lines().last().unwrap_or_default().to_string()
+}
+
+/// A `cargo xtask registry` process, stopped on drop.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SIGTERM: the command stops its registry and exits.
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+    }
+}
+
+pub fn free_addr() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
+}
+
+/// `cargo xtask registry --listen addr --data data [--tls]`.
+pub fn start_registry(addr: &str, data: &Path, tls: bool) -> Running {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(["registry", "--listen", addr, "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if tls {
+        cmd.arg("--tls");
+    }
+    Running(cmd.spawn().unwrap())
+}
+
+pub fn wait_for_listener(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "registry did not listen on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -122,9 +122,24 @@ pub fn entry(service: &str, tag: &str, digest: &str) -> serde_json::Value {
         "commit": format!("{tag}000000000000000000000000000000000"),
         "imageId": digest,
         "size": 12_345_678,
-        "digest": digest,
-        "registry": "127.0.0.1:5000",
+        "pushed": env_registries()
+            .into_iter()
+            .map(|registry| (registry, serde_json::json!(digest)))
+            .collect::<serde_json::Map<_, _>>(),
     })
+}
+
+/// The `registry` of every environment: where an image must have been pushed
+/// for render to pin it there.
+pub fn env_registries() -> Vec<String> {
+    ENVS.iter()
+        .map(|env| {
+            let file = workspace_root().join(format!("environments/{env}/env.yaml"));
+            let text = std::fs::read_to_string(&file).unwrap();
+            let value: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            value["registry"].as_str().unwrap().to_string()
+        })
+        .collect()
 }
 
 pub fn read_dir_files(dir: &Path) -> BTreeMap<String, String> {
