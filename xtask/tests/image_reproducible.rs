@@ -167,6 +167,22 @@ fn empty_engine(prefix: &str) {
     docker_ok(&args);
 }
 
+/// Removes one service's images of this test from the engine.
+fn remove_image(prefix: &str, service: &str) {
+    let listed = docker_ok(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let mut args = vec!["rmi", "-f"];
+    args.extend(
+        listed
+            .lines()
+            .filter(|l| l.contains(prefix) && l.contains(&format!("/{service}:"))),
+    );
+    assert!(
+        args.len() > 2,
+        "no {service} image of {prefix} in the engine"
+    );
+    docker_ok(&args);
+}
+
 /// The lines of `after` that are not in `before` and the other way round.
 fn changed_lines(before: &str, after: &str) -> Vec<String> {
     let old: Vec<&str> = before.lines().collect();
@@ -242,6 +258,18 @@ fn an_image_changes_only_when_its_inputs_change() {
         release.commit(),
         "environments/minikube/: nothing to commit"
     );
+
+    // One image gone (a pruned engine): it alone is built again, to the same
+    // bytes as when every service was built at once.
+    remove_image(&prefix, "adderservice");
+    let (alone, changed) = release.run();
+    assert_eq!(alone["adderservice"].outcome, "built");
+    assert_eq!(alone["auditservice"].outcome, "cached");
+    assert_eq!(
+        alone["adderservice"].id, second["adderservice"].id,
+        "adderservice rebuilt alone: image ID"
+    );
+    assert_eq!(changed, Vec::<String>::new());
 
     // The image's revision and creation time are those of the last commit
     // that changed its inputs, not of HEAD.

@@ -180,7 +180,7 @@ async fn build_async(
         }
     }
 
-    // 2. One compile for everything that is not cached.
+    // 2. One compile, of every service (see `compile::release_build`).
     let to_build: Vec<&str> = rows
         .iter()
         .filter(|r| r.outcome == Outcome::Built)
@@ -190,7 +190,7 @@ async fn build_async(
         for name in &to_build {
             output::progress(name, "compiling");
         }
-        compile::release_build(&ws.root, &to_build)?;
+        compile::release_build(&ws.root)?;
     }
 
     // 3. Package and load each new image.
