@@ -129,7 +129,7 @@ pub fn print_sync(
                 "leftBehind": outcome.left_behind,
                 "durationMs": took.as_millis() as u64, "error": outcome.rollout_error,
             });
-            println!("{}", serde_json::to_string(&doc)?);
+            outln!("{}", serde_json::to_string(&doc)?)?;
         }
         Output::Text => {
             let mut rows = vec![vec![
@@ -144,25 +144,25 @@ pub fn print_sync(
                 };
                 rows.push(vec![line.kind, line.name, result]);
             }
-            print!("{}", table(&rows));
+            out!("{}", table(&rows))?;
             for namespace in &outcome.left_behind {
-                println!(
+                outln!(
                     "left namespace `{namespace}` as it is: its objects are no longer tracked and never pruned"
-                );
+                )?;
             }
             let verb = if outcome.rollout_error.is_some() {
                 "did not finish syncing"
             } else {
                 "synced"
             };
-            println!(
+            outln!(
                 "{}{verb} {} to context `{}`: {} ({:.2}s)",
                 if dry_run { "(dry run) " } else { "" },
                 short(&desired.commit),
                 context,
                 sync_summary(plan),
                 took.as_secs_f64()
-            );
+            )?;
         }
     }
     Ok(())

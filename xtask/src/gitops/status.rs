@@ -90,7 +90,7 @@ pub async fn status(
                 "env": env.name, "context": cluster.context, "head": desired.commit,
                 "syncedCommit": synced, "commitsAhead": ahead, "healthy": healthy, "objects": rows,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?)?;
         }
         Output::Text => {
             let mut table = vec![vec![
@@ -112,19 +112,19 @@ pub async fn status(
                     health,
                 ]);
             }
-            print!("{}", report::table(&table));
+            out!("{}", report::table(&table))?;
             let head = short(&desired.commit);
             match (&synced, ahead) {
-                (None, _) => println!("never synced by xtask; HEAD is {head}"),
-                (Some(s), Some(0)) => println!("last synced commit {} (= {head})", short(s)),
-                (Some(s), Some(n)) => println!(
+                (None, _) => outln!("never synced by xtask; HEAD is {head}")?,
+                (Some(s), Some(0)) => outln!("last synced commit {} (= {head})", short(s))?,
+                (Some(s), Some(n)) => outln!(
                     "last synced commit {}; {head} is {n} commit(s) ahead",
                     short(s)
-                ),
-                (Some(s), None) => println!(
+                )?,
+                (Some(s), None) => outln!(
                     "last synced commit {} (not an ancestor of {head})",
                     short(s)
-                ),
+                )?,
             }
         }
     }

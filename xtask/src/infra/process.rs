@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result, bail};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -101,8 +101,8 @@ fn forward_lines(source: impl Read + Send + 'static, prefix: String) {
                 Ok(_) => {
                     let text = String::from_utf8_lossy(&line);
                     let text = text.trim_end_matches(['\n', '\r']);
-                    let mut stdout = std::io::stdout().lock();
-                    let _ = writeln!(stdout, "{prefix}{text}");
+                    // A closed stdout drops the line; dev notices via stdout::closed().
+                    let _ = outln!("{prefix}{text}");
                 }
             }
         }

@@ -117,23 +117,23 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
             "extra": comparison.extra,
             "unchanged": comparison.unchanged,
         });
-        println!("{report}");
+        outln!("{report}")?;
         return Ok(code);
     }
     if !args.check {
-        println!(
+        outln!(
             "{}: {} written, {} removed, {} unchanged",
             dir.display(),
             comparison.changed.len() + comparison.missing.len(),
             comparison.extra.len(),
             comparison.unchanged
-        );
+        )?;
     } else if comparison.is_clean() {
-        println!(
+        outln!(
             "{}: {} files, all as rendered",
             dir.display(),
             comparison.unchanged
-        );
+        )?;
     } else {
         for (what, names) in [
             ("differs", &comparison.changed),
@@ -141,7 +141,7 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
             ("not rendered", &comparison.extra),
         ] {
             for name in names {
-                println!("{what}: {}", dir.join(name).display());
+                outln!("{what}: {}", dir.join(name).display())?;
             }
         }
         eprintln!(
@@ -156,12 +156,12 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
 pub fn run_commit(args: CommitArgs) -> Result<ExitCode> {
     let root = args.root.unwrap_or_else(crate::project::root);
     match commit::commit_environment(&root, &args.env)? {
-        Some(outcome) => println!(
+        Some(outcome) => outln!(
             "{} {}",
             &outcome.id[..12.min(outcome.id.len())],
             outcome.summary
-        ),
-        None => println!("environments/{}/: nothing to commit", args.env),
+        )?,
+        None => outln!("environments/{}/: nothing to commit", args.env)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -187,10 +187,10 @@ pub fn push_images(
     env: &crate::environment::Environment,
     registry: &str,
 ) -> Result<()> {
-    println!(
+    outln!(
         "release {}: build-all --push --registry {registry}",
         env.name
-    );
+    )?;
     // `--registry` is the environment's registry reached at another address
     // (a port-forward): the push is recorded under the environment's name for
     // it too, and render for this environment reads only that name.
@@ -200,9 +200,7 @@ pub fn push_images(
         anyhow::bail!("build-all --push failed: nothing rendered or committed");
     }
     if let Some(known) = record_as {
-        println!(
-            "note: pushed to {registry}, recorded as {known}: the manifests reference {known}"
-        );
+        outln!("note: pushed to {registry}, recorded as {known}: the manifests reference {known}")?;
     }
     Ok(())
 }
