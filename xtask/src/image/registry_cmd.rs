@@ -26,6 +26,9 @@ pub struct RegistryArgs {
 }
 
 pub fn run_registry(args: RegistryArgs) -> Result<ExitCode> {
+    // Before anything is announced: a busy port is one clear error.
+    crate::infra::process::ensure_port_free(args.listen)
+        .context("cannot start the registry (choose a free port with --listen)")?;
     let data = args
         .data
         .clone()

@@ -194,6 +194,21 @@ pub fn free_port() -> Result<u16> {
 
 /// Wait until something accepts TCP connections on `addr`. Fails early, with
 /// the child's log, if `guard`'s child exits first.
+/// Fail unless `addr` can be bound now. `wait_for_port` cannot tell our
+/// server from another one already on the port, so servers check this first
+/// (a port taken in between still fails, later and less clearly).
+pub fn ensure_port_free(addr: SocketAddr) -> Result<()> {
+    match TcpListener::bind(addr) {
+        Ok(_listener) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "port {} on {} is already in use by another program",
+            addr.port(),
+            addr.ip()
+        ),
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {addr}")),
+    }
+}
+
 pub fn wait_for_port(
     addr: SocketAddr,
     timeout: Duration,
