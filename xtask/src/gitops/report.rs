@@ -145,6 +145,17 @@ pub fn print_sync(
                 rows.push(vec![line.kind, line.name, result]);
             }
             out!("{}", table(&rows))?;
+            // Gone from git but still in the cluster: name each one, so "0 pruned"
+            // never hides what stayed.
+            for change in plan.changes.iter().filter(|c| c.action == Action::Keep) {
+                let why = change.reason.as_deref().unwrap_or("kept");
+                outln!(
+                    "kept {} {}: gone from git, not deleted ({})",
+                    change.key.kind,
+                    namespaced_name(&change.key),
+                    why.strip_prefix("kept: ").unwrap_or(why)
+                )?;
+            }
             for namespace in &outcome.left_behind {
                 outln!(
                     "left namespace `{namespace}` as it is: its objects are no longer tracked and never pruned"
@@ -247,6 +258,15 @@ pub fn coloured_diff(diff: &str, colour: bool) -> String {
             }
         })
         .collect()
+}
+
+/// `micro/webapp`, or `micro` for a cluster-scoped object.
+pub fn namespaced_name(key: &ObjectKey) -> String {
+    if key.namespace.is_empty() {
+        key.name.clone()
+    } else {
+        format!("{}/{}", key.namespace, key.name)
+    }
 }
 
 pub fn label(key: &ObjectKey) -> String {
