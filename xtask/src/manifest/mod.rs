@@ -12,6 +12,7 @@ pub mod definition;
 pub mod files;
 pub mod images;
 pub mod objects;
+mod overrides;
 pub mod policy;
 pub mod render;
 pub mod secrets;
@@ -39,7 +40,7 @@ pub struct RenderArgs {
     /// Image record to pin images from (default target/xtask/images.json).
     #[arg(long, hide = true)]
     pub images: Option<PathBuf>,
-    /// `text`, or `json`: {"env", "clean", "changed", "missing", "extra", "unchanged"}.
+    /// `text`, or `json`: {"env", "clean", "changed", "missing", "extra", "unchanged", "notes"}.
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
 }
@@ -95,7 +96,7 @@ pub struct SecretsArgs {
 pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
     let root = args.root.unwrap_or_else(crate::project::root);
     let record = images::load_record(&args.images.unwrap_or_else(ImageRecord::path))?;
-    let rendered = render::render(&root, &args.env, &record)?;
+    let (rendered, notes) = render::render_with_notes(&root, &args.env, &record)?;
     let dir = render::manifests_dir(&args.env);
     let comparison = if args.check {
         files::compare(&root, &args.env, &rendered)?
@@ -116,9 +117,13 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
             "missing": comparison.missing,
             "extra": comparison.extra,
             "unchanged": comparison.unchanged,
+            "notes": notes,
         });
         outln!("{report}")?;
         return Ok(code);
+    }
+    for note in &notes {
+        outln!("note: {note}")?;
     }
     if !args.check {
         outln!(
