@@ -26,6 +26,7 @@ pub(crate) mod report;
 mod rollout;
 mod source;
 mod status;
+mod synced;
 mod sync;
 mod validate;
 mod watch;
@@ -267,6 +268,7 @@ pub fn run_status(args: StatusArgs) -> Result<ExitCode> {
             &session.cluster,
             &session.repo,
             &desired,
+            &rev.map_or_else(|| "HEAD".to_string(), |r| format!("--rev {r}")),
             args.target.output,
         )
         .await
