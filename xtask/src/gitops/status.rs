@@ -27,13 +27,7 @@ struct Row {
 
 /// The states in the order the counts line lists them.
 const STATES: &[&str] = &[
-    "in sync",
-    "outdated",
-    "drifted",
-    "missing",
-    "extra",
-    EXTRA_KEPT,
-    "not ours",
+    "in sync", "outdated", "drifted", "missing", "extra", EXTRA_KEPT, "not ours",
 ];
 const EXTRA_KEPT: &str = "extra (not in inventory, kept)";
 
@@ -158,7 +152,10 @@ pub async fn status(
                 line.push(format!("{not_ready} not ready"));
             }
             outln!("{}", line.join(", "))?;
-            outln!("{}", commits_line(synced.as_deref(), ahead, &desired.commit, git_label))?;
+            outln!(
+                "{}",
+                commits_line(synced.as_deref(), ahead, &desired.commit, git_label)
+            )?;
         }
     }
     Ok(if healthy {
@@ -173,9 +170,18 @@ fn commits_line(synced: Option<&str>, ahead: Option<usize>, head: &str, label: &
     let head = short(head);
     match (synced, ahead) {
         (None, _) => format!("last synced commit: none (never synced by xtask); {label} is {head}"),
-        (Some(s), Some(0)) => format!("last synced commit {}; {label} is {head}, the same commit", short(s)),
-        (Some(s), Some(1)) => format!("last synced commit {}; {label} is {head}, 1 commit ahead", short(s)),
-        (Some(s), Some(n)) => format!("last synced commit {}; {label} is {head}, {n} commits ahead", short(s)),
+        (Some(s), Some(0)) => format!(
+            "last synced commit {}; {label} is {head}, the same commit",
+            short(s)
+        ),
+        (Some(s), Some(1)) => format!(
+            "last synced commit {}; {label} is {head}, 1 commit ahead",
+            short(s)
+        ),
+        (Some(s), Some(n)) => format!(
+            "last synced commit {}; {label} is {head}, {n} commits ahead",
+            short(s)
+        ),
         (Some(s), None) => format!(
             "last synced commit {}; {label} is {head}, which does not descend from it",
             short(s)
