@@ -19,10 +19,10 @@ static CLOSED: AtomicBool = AtomicBool::new(false);
 pub fn write(args: std::fmt::Arguments) -> io::Result<()> {
     let mut out = io::stdout().lock();
     let result = out.write_fmt(args).and_then(|()| out.flush());
-    if let Err(err) = &result {
-        if err.kind() == io::ErrorKind::BrokenPipe {
-            CLOSED.store(true, Ordering::SeqCst);
-        }
+    if let Err(err) = &result
+        && err.kind() == io::ErrorKind::BrokenPipe
+    {
+        CLOSED.store(true, Ordering::SeqCst);
     }
     result
 }
