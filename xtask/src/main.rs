@@ -3,6 +3,9 @@
 //! Each subcommand lives in its own module; this file only parses the command
 //! line and turns errors into one line on stderr and a non-zero exit code.
 
+#[macro_use]
+mod stdout;
+
 mod bench;
 mod dev;
 mod environment;
@@ -95,6 +98,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(err) if stdout::is_broken_pipe(&err) => {
+            // The reader closed stdout (`| head`): stop quietly, see stdout.rs.
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             // One line for the user: the chain of causes, no backtrace.
             eprintln!("error: {}", project::one_line(&err));

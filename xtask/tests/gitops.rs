@@ -192,7 +192,12 @@ fn no_prune_keeps_objects_and_an_empty_commit_is_refused() {
     f.remove_manifest("service-webapp.yaml");
     f.commit("drop webapp service");
     let out = f.sync(&["--no-prune"]);
-    assert!(out.contains("0 pruned"), "{out}");
+    assert!(out.contains("0 pruned, 1 kept"), "{out}");
+    // The kept object is named with its kind and namespace, and why it stayed.
+    assert!(
+        out.contains("kept Service micro/webapp: gone from git, not deleted (--no-prune)"),
+        "{out}"
+    );
     f.kubectl_ok(&["get", "svc/webapp", "-n", "micro"]);
 
     for (name, _) in system("v1") {

@@ -34,7 +34,7 @@ pub fn run(options: BuildBenchOptions) -> Result<ExitCode> {
     let result = measure(&ws, &target, &prefix, &mut refs);
     remove_images(&refs);
     let figures = result?;
-    println!("{figures}");
+    outln!("{figures}")?;
     Ok(ExitCode::SUCCESS)
 }
 

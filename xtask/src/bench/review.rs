@@ -112,11 +112,11 @@ fn measure(dir: &Path) -> Result<ExitCode> {
     let review = review::review(&args)?;
     let parts = review::write_parts(&review, &dir.join("parts"), args.max_bytes)?;
     let took = started.elapsed();
-    println!(
+    outln!(
         "review of {OBJECTS} changed objects: {:.3}s wall, {} markdown parts, peak RSS {:.1} MiB (before the review: {before:.1} MiB)",
         took.as_secs_f64(),
         parts.len(),
         peak_rss_mib()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

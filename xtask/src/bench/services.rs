@@ -154,7 +154,7 @@ pub fn run(opts: ServicesBenchOptions) -> Result<ExitCode> {
             results.push((scenario, mode, result));
         }
     }
-    print_table(&results, &idle);
+    print_table(&results, &idle)?;
     drop(system);
     Ok(ExitCode::SUCCESS)
 }
@@ -237,14 +237,22 @@ fn vm_rss_kb(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn print_table(results: &[(&Scenario, Mode, LoadResult)], idle: &BTreeMap<String, u64>) {
+fn print_table(
+    results: &[(&Scenario, Mode, LoadResult)],
+    idle: &BTreeMap<String, u64>,
+) -> std::io::Result<()> {
     let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
     let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "{:<34} {:>16} {:>10} {:>10} {:>10} {:>9}",
-        "endpoint", "load", "req/s", "p50", "p99", "failures"
-    );
+        "endpoint",
+        "load",
+        "req/s",
+        "p50",
+        "p99",
+        "failures"
+    )?;
     for (scenario, mode, r) in results {
         let name = format!("{} {} {}", scenario.service, scenario.method, scenario.path);
         let load = match mode {
@@ -252,14 +260,14 @@ fn print_table(results: &[(&Scenario, Mode, LoadResult)], idle: &BTreeMap<String
             Mode::Rate(n) => format!("{n}/s open loop"),
         };
         let rate = r.requests as f64 / r.elapsed.as_secs_f64();
-        println!(
+        outln!(
             "{name:<34} {load:>16} {rate:>10.0} {:>10} {:>10} {:>9}",
             ms(r.p50),
             ms(r.p99),
             r.failures
-        );
+        )?;
     }
-    println!();
+    outln!()?;
     let mut header = format!("{:<14} {:>10}", "service", "idle RSS");
     for (scenario, mode, _) in results {
         let tag = match mode {
@@ -268,7 +276,7 @@ fn print_table(results: &[(&Scenario, Mode, LoadResult)], idle: &BTreeMap<String
         };
         header.push_str(&format!(" {:>22}", format!("peak ({tag})")));
     }
-    println!("{header}");
+    outln!("{header}")?;
     for (name, idle_kb) in idle {
         let mut line = format!("{name:<14} {:>10}", mb(*idle_kb));
         for (_, _, r) in results {
@@ -277,6 +285,7 @@ fn print_table(results: &[(&Scenario, Mode, LoadResult)], idle: &BTreeMap<String
                 mb(r.peak_rss_kb.get(name).copied().unwrap_or(0))
             ));
         }
-        println!("{line}");
+        outln!("{line}")?;
     }
+    Ok(())
 }

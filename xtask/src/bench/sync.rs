@@ -91,13 +91,13 @@ pub fn run() -> Result<ExitCode> {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", cells.join("  ").trim_end());
+        outln!("{}", cells.join("  ").trim_end())?;
     }
-    println!(
+    outln!(
         "(ratio = xtask wall time / kubectl wall time; sync with --no-wait; fresh server per tool; \
          xtask and the server built {})",
         profile()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

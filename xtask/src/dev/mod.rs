@@ -85,13 +85,14 @@ pub fn run(args: DevArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match ready {
-        Ok(()) => system.print_banner(),
+        Ok(()) => system.print_banner()?,
         Err(err) => eprintln!(
             "warning: {} (still trying; see the log lines above)",
             project::one_line(&err)
         ),
     }
-    while !stop.load(Ordering::SeqCst) {
+    // A closed stdout ends dev as Ctrl-C does (see stdout.rs).
+    while !stop.load(Ordering::SeqCst) && !crate::stdout::closed() {
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!("stopping every service, Redis and PostgreSQL");
@@ -266,25 +267,25 @@ impl System {
             .collect()
     }
 
-    fn print_banner(&self) {
+    fn print_banner(&self) -> std::io::Result<()> {
         let webapp = self.ports["webapp"];
-        println!();
-        println!("micro is running (Ctrl-C stops everything):");
-        println!(
+        outln!()?;
+        outln!("micro is running (Ctrl-C stops everything):")?;
+        outln!(
             "  webapp        http://127.0.0.1:{webapp}/add   (audit: http://127.0.0.1:{webapp}/audit)"
-        );
+        )?;
         for (name, port) in self.ports.iter().filter(|(n, _)| **n != "webapp") {
-            println!("  {name:<13} http://127.0.0.1:{port}/healthz");
+            outln!("  {name:<13} http://127.0.0.1:{port}/healthz")?;
         }
-        println!("  postgres      {}", self.state.postgres_url);
-        println!("  redis         {}", self.state.redis_url);
-        println!(
+        outln!("  postgres      {}", self.state.postgres_url)?;
+        outln!("  redis         {}", self.state.redis_url)?;
+        outln!(
             "  dns           {} (try: dig @127.0.0.1 -p {} SRV _main._tcp.adderservice.{NAMESPACE}.{DNS_SUFFIX})",
             self.state.dns,
             self._dns.addr.port()
-        );
-        println!("  report        cargo xtask report");
-        println!();
+        )?;
+        outln!("  report        cargo xtask report")?;
+        outln!()
     }
 }
 

@@ -65,7 +65,7 @@ fn run_loop(
         ) {
             Ok(child) => child,
             Err(err) => {
-                println!("{prefix}cannot start: {}", crate::project::one_line(&err));
+                let _ = outln!("{prefix}cannot start: {}", crate::project::one_line(&err));
                 sleep_unless(backoff, stop);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
@@ -85,7 +85,7 @@ fn run_loop(
             Ok(status) => status.to_string(),
             Err(err) => crate::project::one_line(&err),
         };
-        println!(
+        let _ = outln!(
             "{prefix}exited ({how}); restarting in {}s",
             backoff.as_secs()
         );

@@ -44,7 +44,7 @@ pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Resul
                 "env": env.name, "commit": desired.commit, "inSync": plan.in_sync(),
                 "summary": plan.summary(), "objects": objects,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?)?;
         }
         Output::Text => {
             let colour = report::colour_enabled();
@@ -55,12 +55,12 @@ pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Resul
             {
                 match (&change.reason, change.action) {
                     (Some(reason), Action::Keep | Action::Foreign) => {
-                        println!("{}: {reason}", report::label(&change.key));
+                        outln!("{}: {reason}", report::label(&change.key))?;
                     }
-                    _ => print!("{}", report::change_diff(change, colour)),
+                    _ => out!("{}", report::change_diff(change, colour))?,
                 }
             }
-            println!("{}", plan.summary());
+            outln!("{}", plan.summary())?;
         }
     }
     Ok(if plan.in_sync() {

@@ -27,6 +27,7 @@ mod rollout;
 mod source;
 mod status;
 mod sync;
+mod synced;
 mod validate;
 mod watch;
 mod webhook;
@@ -170,7 +171,13 @@ impl SyncArgs {
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  cargo xtask status --env minikube\n\nExit status: 0 all in sync and rolled out, 1 otherwise, 2 error."
+    after_help = "States: in sync; outdated (git is ahead, the cluster is as last synced: sync updates it); \
+drifted (the cluster was changed since the sync); missing; extra; not ours.\n\n\
+Example:\n  cargo xtask status --env minikube\n\n\
+Exit status:\n  \
+0  every object in sync and rolled out\n  \
+1  anything outdated, drifted, missing, extra, not ours or not ready\n  \
+2  error (bad arguments, unreadable commit, unreachable cluster); nothing is shown"
 )]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -267,6 +274,7 @@ pub fn run_status(args: StatusArgs) -> Result<ExitCode> {
             &session.cluster,
             &session.repo,
             &desired,
+            &rev.map_or_else(|| "HEAD".to_string(), |r| format!("--rev {r}")),
             args.target.output,
         )
         .await

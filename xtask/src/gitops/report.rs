@@ -129,7 +129,7 @@ pub fn print_sync(
                 "leftBehind": outcome.left_behind,
                 "durationMs": took.as_millis() as u64, "error": outcome.rollout_error,
             });
-            println!("{}", serde_json::to_string(&doc)?);
+            outln!("{}", serde_json::to_string(&doc)?)?;
         }
         Output::Text => {
             let mut rows = vec![vec![
@@ -144,25 +144,36 @@ pub fn print_sync(
                 };
                 rows.push(vec![line.kind, line.name, result]);
             }
-            print!("{}", table(&rows));
+            out!("{}", table(&rows))?;
+            // Gone from git but still in the cluster: name each one, so "0 pruned"
+            // never hides what stayed.
+            for change in plan.changes.iter().filter(|c| c.action == Action::Keep) {
+                let why = change.reason.as_deref().unwrap_or("kept");
+                outln!(
+                    "kept {} {}: gone from git, not deleted ({})",
+                    change.key.kind,
+                    namespaced_name(&change.key),
+                    why.strip_prefix("kept: ").unwrap_or(why)
+                )?;
+            }
             for namespace in &outcome.left_behind {
-                println!(
+                outln!(
                     "left namespace `{namespace}` as it is: its objects are no longer tracked and never pruned"
-                );
+                )?;
             }
             let verb = if outcome.rollout_error.is_some() {
                 "did not finish syncing"
             } else {
                 "synced"
             };
-            println!(
+            outln!(
                 "{}{verb} {} to context `{}`: {} ({:.2}s)",
                 if dry_run { "(dry run) " } else { "" },
                 short(&desired.commit),
                 context,
                 sync_summary(plan),
                 took.as_secs_f64()
-            );
+            )?;
         }
     }
     Ok(())
@@ -247,6 +258,15 @@ pub fn coloured_diff(diff: &str, colour: bool) -> String {
             }
         })
         .collect()
+}
+
+/// `micro/webapp`, or `micro` for a cluster-scoped object.
+pub fn namespaced_name(key: &ObjectKey) -> String {
+    if key.namespace.is_empty() {
+        key.name.clone()
+    } else {
+        format!("{}/{}", key.namespace, key.name)
+    }
 }
 
 pub fn label(key: &ObjectKey) -> String {

@@ -1,5 +1,6 @@
-//! `cargo xtask status`: each object in sync / drifted / missing / extra, its
-//! rollout health, and the commit last synced against HEAD.
+//! `cargo xtask status`: each object in sync / outdated / drifted / missing /
+//! extra, its rollout health, counts of each, and the commit last synced
+//! against HEAD.
 
 use super::cluster::Cluster;
 use super::live;
@@ -7,8 +8,10 @@ use super::plan::{self, Action, Rules};
 use super::report::{self, Output, short};
 use super::rollout::{self, Health};
 use super::source::{self, Desired};
+use super::synced;
 use anyhow::Result;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -22,11 +25,19 @@ struct Row {
     health: Option<Health>,
 }
 
-/// Exit 0 when everything is in sync and healthy, 1 otherwise.
+/// The states in the order the counts line lists them.
+const STATES: &[&str] = &[
+    "in sync", "outdated", "drifted", "missing", "extra", EXTRA_KEPT, "not ours",
+];
+const EXTRA_KEPT: &str = "extra (not in inventory, kept)";
+
+/// Exit 0 when everything is in sync and healthy, 1 otherwise (2, an error,
+/// is main's).
 pub async fn status(
     cluster: &Cluster,
     repo: &Path,
     desired: &Desired,
+    git_label: &str,
     output: Output,
 ) -> Result<ExitCode> {
     let env = &desired.env;
@@ -38,12 +49,27 @@ pub async fn status(
         Rules::default(),
     );
     plan::confirm(cluster, &mut plan).await?;
+    let synced = live.inventory.as_ref().and_then(|i| i.commit.clone());
+    let ahead = synced
+        .as_deref()
+        .and_then(|s| source::commits_ahead(repo, s, &desired.commit));
+    // Git moved on since the sync: tell what a sync would update (outdated)
+    // from what changed in the cluster (drifted). A synced commit this
+    // repository lacks leaves every difference `drifted`.
+    let outdated = match synced.as_deref() {
+        Some(s) if s != desired.commit => match source::read(repo, &env.name, Some(s)) {
+            Ok(was) => synced::outdated(cluster, &was, &plan.changes).await?,
+            Err(_) => HashSet::new(),
+        },
+        _ => HashSet::new(),
+    };
     let mut rows: Vec<Row> = plan
         .changes
         .iter()
         .map(|c| {
             let state = match c.action {
                 Action::Unchanged => "in sync",
+                _ if outdated.contains(&c.key) => "outdated",
                 Action::Configure => "drifted",
                 Action::Create => "missing",
                 Action::Prune | Action::Keep => "extra",
@@ -63,7 +89,7 @@ pub async fn status(
         })
         .collect();
     // Labelled as ours but not in the inventory: never pruned, shown anyway.
-    let wanted: std::collections::HashSet<_> = desired.objects.iter().map(|o| &o.key).collect();
+    let wanted: HashSet<_> = desired.objects.iter().map(|o| &o.key).collect();
     for key in live.members.iter().filter(|k| !wanted.contains(k)) {
         if plan.changes.iter().any(|c| &c.key == key) {
             continue;
@@ -72,25 +98,33 @@ pub async fn status(
             kind: key.kind.clone(),
             namespace: key.namespace.clone(),
             name: key.name.clone(),
-            state: "extra (not in inventory, kept)",
+            state: EXTRA_KEPT,
             health: None,
         });
     }
-    let synced = live.inventory.as_ref().and_then(|i| i.commit.clone());
-    let ahead = synced
-        .as_deref()
-        .and_then(|s| source::commits_ahead(repo, s, &desired.commit));
-    let healthy = rows
+    let not_ready = rows
         .iter()
-        .all(|r| r.state == "in sync" && r.health.as_ref().is_none_or(|h| *h == Health::Ready));
+        .filter(|r| r.health.as_ref().is_some_and(|h| *h != Health::Ready))
+        .count();
+    let counts: Vec<(&str, usize)> = STATES
+        .iter()
+        .map(|state| (*state, rows.iter().filter(|r| r.state == *state).count()))
+        .filter(|(state, n)| *n > 0 || *state == "in sync")
+        .collect();
+    let healthy = not_ready == 0 && rows.iter().all(|r| r.state == "in sync");
 
     match output {
         Output::Json => {
+            let counts: serde_json::Map<String, serde_json::Value> = counts
+                .iter()
+                .map(|(state, n)| (state.to_string(), (*n).into()))
+                .collect();
             let doc = serde_json::json!({
                 "env": env.name, "context": cluster.context, "head": desired.commit,
-                "syncedCommit": synced, "commitsAhead": ahead, "healthy": healthy, "objects": rows,
+                "syncedCommit": synced, "commitsAhead": ahead, "healthy": healthy,
+                "counts": counts, "notReady": not_ready, "objects": rows,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?)?;
         }
         Output::Text => {
             let mut table = vec![vec![
@@ -112,20 +146,16 @@ pub async fn status(
                     health,
                 ]);
             }
-            print!("{}", report::table(&table));
-            let head = short(&desired.commit);
-            match (&synced, ahead) {
-                (None, _) => println!("never synced by xtask; HEAD is {head}"),
-                (Some(s), Some(0)) => println!("last synced commit {} (= {head})", short(s)),
-                (Some(s), Some(n)) => println!(
-                    "last synced commit {}; {head} is {n} commit(s) ahead",
-                    short(s)
-                ),
-                (Some(s), None) => println!(
-                    "last synced commit {} (not an ancestor of {head})",
-                    short(s)
-                ),
+            out!("{}", report::table(&table))?;
+            let mut line: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            if not_ready > 0 {
+                line.push(format!("{not_ready} not ready"));
             }
+            outln!("{}", line.join(", "))?;
+            outln!(
+                "{}",
+                commits_line(synced.as_deref(), ahead, &desired.commit, git_label)
+            )?;
         }
     }
     Ok(if healthy {
@@ -133,4 +163,28 @@ pub async fn status(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `last synced commit 60d654c; HEAD is a1b2c3d, 1 commit ahead`.
+fn commits_line(synced: Option<&str>, ahead: Option<usize>, head: &str, label: &str) -> String {
+    let head = short(head);
+    match (synced, ahead) {
+        (None, _) => format!("last synced commit: none (never synced by xtask); {label} is {head}"),
+        (Some(s), Some(0)) => format!(
+            "last synced commit {}; {label} is {head}, the same commit",
+            short(s)
+        ),
+        (Some(s), Some(1)) => format!(
+            "last synced commit {}; {label} is {head}, 1 commit ahead",
+            short(s)
+        ),
+        (Some(s), Some(n)) => format!(
+            "last synced commit {}; {label} is {head}, {n} commits ahead",
+            short(s)
+        ),
+        (Some(s), None) => format!(
+            "last synced commit {}; {label} is {head}, which does not descend from it",
+            short(s)
+        ),
+    }
 }

@@ -78,11 +78,8 @@ pub fn print(rows: &[Row], format: OutputFormat) -> Result<()> {
         OutputFormat::Json => serde_json::to_string_pretty(rows)? + "\n",
         OutputFormat::Text => table(rows),
     };
-    // A closed pipe (`| head`) is the reader's choice, not an error.
-    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    out!("{text}")?;
+    Ok(())
 }
 
 fn table(rows: &[Row]) -> String {

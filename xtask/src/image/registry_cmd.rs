@@ -26,6 +26,9 @@ pub struct RegistryArgs {
 }
 
 pub fn run_registry(args: RegistryArgs) -> Result<ExitCode> {
+    // Before anything is announced: a busy port is one clear error.
+    crate::infra::process::ensure_port_free(args.listen)
+        .context("cannot start the registry (choose a free port with --listen)")?;
     let data = args
         .data
         .clone()
@@ -57,12 +60,12 @@ pub fn run_registry(args: RegistryArgs) -> Result<ExitCode> {
             &data,
             tls.as_ref(),
         ))?;
-        println!(
+        outln!(
             "registry ({image} container {name}) on {scheme}://{} storing in {}; Ctrl-C stops it",
             args.listen,
             data.display()
-        );
-        print_trust(&args, tls.as_ref());
+        )?;
+        print_trust(&args, tls.as_ref())?;
         while !stop.load(std::sync::atomic::Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
@@ -76,12 +79,12 @@ pub fn run_registry(args: RegistryArgs) -> Result<ExitCode> {
         tls: tls.clone(),
         output: None,
     })?;
-    println!(
+    outln!(
         "registry (docker-registry) on {scheme}://{} storing in {}; Ctrl-C stops it",
         running.addr,
         data.display()
-    );
-    print_trust(&args, tls.as_ref());
+    )?;
+    print_trust(&args, tls.as_ref())?;
     let status = running.guard.wait_unless(stop)?;
     if !stop.load(std::sync::atomic::Ordering::SeqCst) {
         bail!(
@@ -92,19 +95,20 @@ pub fn run_registry(args: RegistryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_trust(args: &RegistryArgs, tls: Option<&(PathBuf, PathBuf)>) {
+fn print_trust(args: &RegistryArgs, tls: Option<&(PathBuf, PathBuf)>) -> std::io::Result<()> {
     if let Some((cert, _)) = tls {
         let host = args.listen;
-        println!("make the Docker engine trust it (no restart needed):");
-        println!(
+        outln!("make the Docker engine trust it (no restart needed):")?;
+        outln!(
             "  sudo mkdir -p /etc/docker/certs.d/{host} && sudo cp {} /etc/docker/certs.d/{host}/ca.crt",
             cert.display()
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "plain HTTP: engines trust 127.0.0.0/8 registries; others need \"insecure-registries\" in daemon.json"
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// `<data>/certs/registry.{crt,key}`, generated when missing: a self-signed

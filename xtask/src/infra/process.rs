@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result, bail};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -101,8 +101,8 @@ fn forward_lines(source: impl Read + Send + 'static, prefix: String) {
                 Ok(_) => {
                     let text = String::from_utf8_lossy(&line);
                     let text = text.trim_end_matches(['\n', '\r']);
-                    let mut stdout = std::io::stdout().lock();
-                    let _ = writeln!(stdout, "{prefix}{text}");
+                    // A closed stdout drops the line; dev notices via stdout::closed().
+                    let _ = outln!("{prefix}{text}");
                 }
             }
         }
@@ -194,6 +194,21 @@ pub fn free_port() -> Result<u16> {
 
 /// Wait until something accepts TCP connections on `addr`. Fails early, with
 /// the child's log, if `guard`'s child exits first.
+/// Fail unless `addr` can be bound now. `wait_for_port` cannot tell our
+/// server from another one already on the port, so servers check this first
+/// (a port taken in between still fails, later and less clearly).
+pub fn ensure_port_free(addr: SocketAddr) -> Result<()> {
+    match TcpListener::bind(addr) {
+        Ok(_listener) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "port {} on {} is already in use by another program",
+            addr.port(),
+            addr.ip()
+        ),
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {addr}")),
+    }
+}
+
 pub fn wait_for_port(
     addr: SocketAddr,
     timeout: Duration,

@@ -46,6 +46,7 @@ pub fn ensure_installed() -> Result<PathBuf> {
 
 /// Start the registry and wait until its port answers.
 pub fn start(cfg: &RegistryConfig) -> Result<Registry> {
+    process::ensure_port_free(cfg.addr)?;
     let bin = ensure_installed()?;
     let storage = cfg.data_dir.join("storage");
     std::fs::create_dir_all(&storage).with_context(|| format!("creating {}", storage.display()))?;

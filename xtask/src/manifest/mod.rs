@@ -12,6 +12,7 @@ pub mod definition;
 pub mod files;
 pub mod images;
 pub mod objects;
+mod overrides;
 pub mod policy;
 pub mod render;
 pub mod secrets;
@@ -39,7 +40,7 @@ pub struct RenderArgs {
     /// Image record to pin images from (default target/xtask/images.json).
     #[arg(long, hide = true)]
     pub images: Option<PathBuf>,
-    /// `text`, or `json`: {"env", "clean", "changed", "missing", "extra", "unchanged"}.
+    /// `text`, or `json`: {"env", "clean", "changed", "missing", "extra", "unchanged", "notes"}.
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
 }
@@ -95,7 +96,7 @@ pub struct SecretsArgs {
 pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
     let root = args.root.unwrap_or_else(crate::project::root);
     let record = images::load_record(&args.images.unwrap_or_else(ImageRecord::path))?;
-    let rendered = render::render(&root, &args.env, &record)?;
+    let (rendered, notes) = render::render_with_notes(&root, &args.env, &record)?;
     let dir = render::manifests_dir(&args.env);
     let comparison = if args.check {
         files::compare(&root, &args.env, &rendered)?
@@ -116,24 +117,28 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
             "missing": comparison.missing,
             "extra": comparison.extra,
             "unchanged": comparison.unchanged,
+            "notes": notes,
         });
-        println!("{report}");
+        outln!("{report}")?;
         return Ok(code);
     }
+    for note in &notes {
+        outln!("note: {note}")?;
+    }
     if !args.check {
-        println!(
+        outln!(
             "{}: {} written, {} removed, {} unchanged",
             dir.display(),
             comparison.changed.len() + comparison.missing.len(),
             comparison.extra.len(),
             comparison.unchanged
-        );
+        )?;
     } else if comparison.is_clean() {
-        println!(
+        outln!(
             "{}: {} files, all as rendered",
             dir.display(),
             comparison.unchanged
-        );
+        )?;
     } else {
         for (what, names) in [
             ("differs", &comparison.changed),
@@ -141,7 +146,7 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
             ("not rendered", &comparison.extra),
         ] {
             for name in names {
-                println!("{what}: {}", dir.join(name).display());
+                outln!("{what}: {}", dir.join(name).display())?;
             }
         }
         eprintln!(
@@ -156,12 +161,12 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
 pub fn run_commit(args: CommitArgs) -> Result<ExitCode> {
     let root = args.root.unwrap_or_else(crate::project::root);
     match commit::commit_environment(&root, &args.env)? {
-        Some(outcome) => println!(
+        Some(outcome) => outln!(
             "{} {}",
             &outcome.id[..12.min(outcome.id.len())],
             outcome.summary
-        ),
-        None => println!("environments/{}/: nothing to commit", args.env),
+        )?,
+        None => outln!("environments/{}/: nothing to commit", args.env)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -187,10 +192,10 @@ pub fn push_images(
     env: &crate::environment::Environment,
     registry: &str,
 ) -> Result<()> {
-    println!(
+    outln!(
         "release {}: build-all --push --registry {registry}",
         env.name
-    );
+    )?;
     // `--registry` is the environment's registry reached at another address
     // (a port-forward): the push is recorded under the environment's name for
     // it too, and render for this environment reads only that name.
@@ -200,9 +205,7 @@ pub fn push_images(
         anyhow::bail!("build-all --push failed: nothing rendered or committed");
     }
     if let Some(known) = record_as {
-        println!(
-            "note: pushed to {registry}, recorded as {known}: the manifests reference {known}"
-        );
+        outln!("note: pushed to {registry}, recorded as {known}: the manifests reference {known}")?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 use super::definition::{Definitions, EnvValue, ServiceKind};
 use super::images::{self, ImageRef};
 use super::objects::{self, InfraPlan, ServicePlan};
+use super::overrides;
 use super::policy::{self, Traffic};
 use crate::environment::{Environment, ServiceType, Size};
 use crate::image_record::ImageRecord;
@@ -23,6 +24,17 @@ pub type Files = BTreeMap<String, String>;
 
 /// Renders every manifest of `env_name` from the definitions under `root`.
 pub fn render(root: &Path, env_name: &str, record: &ImageRecord) -> Result<Files> {
+    render_with_notes(root, env_name, record).map(|(files, _)| files)
+}
+
+/// `render`, plus a note for each env.yaml setting that overrides a
+/// different value in a definition (see `overrides`).
+pub fn render_with_notes(
+    root: &Path,
+    env_name: &str,
+    record: &ImageRecord,
+) -> Result<(Files, Vec<String>)> {
+    let mut notes = Vec::new();
     let env = Environment::load_in(root, env_name)?;
     let defs = Definitions::load(root)?;
     check_overrides(&env, &defs)?;
@@ -64,7 +76,8 @@ pub fn render(root: &Path, env_name: &str, record: &ImageRecord) -> Result<Files
         let committed = committed_image(root, env_name, &def.name)?;
         let image = images::resolve(&def.name, &env, record, committed.as_deref())?;
         check_label_value(&image.tag).map_err(|e| anyhow!("image tag of {}: {e}", def.name))?;
-        let replicas = over.replicas.or(env.replicas).unwrap_or(def.replicas);
+        let (replicas, note) = overrides::replicas(&env, &over, def);
+        notes.extend(note);
         if replicas == 0 {
             bail!(
                 "{}: replicas of {}: 0 would run nothing",
@@ -72,12 +85,8 @@ pub fn render(root: &Path, env_name: &str, record: &ImageRecord) -> Result<Files
                 def.name
             );
         }
-        let size_name = over
-            .size
-            .as_ref()
-            .or(def.size.as_ref())
-            .cloned()
-            .unwrap_or_default();
+        let (size_name, note) = overrides::size(&over, def);
+        notes.extend(note);
         let plan = ServicePlan {
             def,
             env: container_env(def, &defs, ns)?,
@@ -139,7 +148,7 @@ pub fn render(root: &Path, env_name: &str, record: &ImageRecord) -> Result<Files
             }
         }
     }
-    Ok(files)
+    Ok((files, overrides::lines(&env, notes)))
 }
 
 /// Every name under `services:` in env.yaml must be a definition.

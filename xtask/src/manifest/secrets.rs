@@ -58,7 +58,7 @@ pub fn run(args: SecretsArgs) -> Result<ExitCode> {
         .await
     })?;
     for line in lines {
-        println!("{line}");
+        outln!("{line}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

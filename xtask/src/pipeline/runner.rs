@@ -24,7 +24,7 @@ pub fn run(args: PipelineArgs) -> Result<ExitCode> {
         env,
         args: &args,
     };
-    let results = run_stages(&selected, &cx);
+    let results = run_stages(&selected, &cx)?;
     summary::report(&cx.env.name, &results, args.output, args.junit.as_deref())?;
     Ok(
         match results.iter().find(|r| r.outcome == Outcome::Failed) {
@@ -67,16 +67,16 @@ fn selection(args: &PipelineArgs) -> Result<Vec<Stage>> {
     Ok(stages)
 }
 
-fn run_stages(selected: &[Stage], cx: &Context) -> Vec<StageResult> {
+fn run_stages(selected: &[Stage], cx: &Context) -> std::io::Result<Vec<StageResult>> {
     let mut results = Vec::new();
     for (n, stage) in selected.iter().enumerate() {
-        println!(
+        outln!(
             "==> [{}/{}] {}: {}",
             n + 1,
             selected.len(),
             stage.name(),
             stage.describe()
-        );
+        )?;
         let started = Instant::now();
         let outcome = stages::run(*stage, cx);
         let seconds = started.elapsed().as_secs_f64();
@@ -84,11 +84,11 @@ fn run_stages(selected: &[Stage], cx: &Context) -> Vec<StageResult> {
             Ok(detail) => (Outcome::Passed, detail),
             Err(e) => (Outcome::Failed, crate::project::one_line(&e)),
         };
-        println!(
+        outln!(
             "<== {} {} in {seconds:.1}s: {detail}",
             stage.name(),
             outcome.word()
-        );
+        )?;
         let failed = outcome == Outcome::Failed;
         results.push(StageResult {
             stage: *stage,
@@ -109,7 +109,7 @@ fn run_stages(selected: &[Stage], cx: &Context) -> Vec<StageResult> {
             break;
         }
     }
-    results
+    Ok(results)
 }
 
 /// The few git facts and moves the stages need (git2, no shell).

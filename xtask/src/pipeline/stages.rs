@@ -86,7 +86,7 @@ fn check(cx: &Context) -> Result<String> {
     let mut envs = environments(&cx.root)?;
     envs.sort_by_key(|env| env != &cx.env.name);
     for env in &envs {
-        progress(&format!("render --env {env} --check"));
+        progress(&format!("render --env {env} --check"))?;
         let code = manifest::run_render(manifest::RenderArgs {
             env: env.clone(),
             check: true,
@@ -98,9 +98,9 @@ fn check(cx: &Context) -> Result<String> {
             bail!("render --env {env} --check: the committed manifests are not what render writes");
         }
     }
-    progress("cargo fmt --check");
+    progress("cargo fmt --check")?;
     external(&cx.root, &["fmt", "--all", "--check"])?;
-    progress("cargo clippy --workspace --all-targets -- -D warnings");
+    progress("cargo clippy --workspace --all-targets -- -D warnings")?;
     external(
         &cx.root,
         &[
@@ -122,7 +122,7 @@ fn test(cx: &Context) -> Result<String> {
     progress(&format!(
         "cargo xtask test -- {}",
         cx.args.test_args.join(" ")
-    ));
+    ))?;
     let code = crate::test_cmd::run(crate::test_cmd::TestArgs {
         cargo_args: cx.args.test_args.clone(),
     })?;
@@ -140,7 +140,7 @@ fn build(cx: &Context) -> Result<String> {
 
 fn release(cx: &Context) -> Result<String> {
     let git = super::runner::Git::open(&cx.root)?;
-    progress(&format!("render --env {}", cx.env.name));
+    progress(&format!("render --env {}", cx.env.name))?;
     manifest::render_environment(&cx.root, &cx.env.name)?;
     let branch = if cx.args.in_place || git.branch()?.starts_with(&deploy_prefix(&cx.env.name)) {
         None
@@ -152,10 +152,10 @@ fn release(cx: &Context) -> Result<String> {
         ))
     };
     if let Some(branch) = &branch {
-        progress(&format!("switch to {branch}"));
+        progress(&format!("switch to {branch}"))?;
         git.switch_new(branch)?;
     }
-    progress(&format!("commit environments/{}/", cx.env.name));
+    progress(&format!("commit environments/{}/", cx.env.name))?;
     let base = git.head_id()?;
     let outcome = manifest::commit::commit_environment(&cx.root, &cx.env.name);
     match outcome {
@@ -195,7 +195,7 @@ fn review(cx: &Context, base: &str, head: &str) -> Result<String> {
         "review --base {} --head {}",
         &base[..12],
         &head[..12]
-    ));
+    ))?;
     let root = cx.root.to_string_lossy();
     let out_dir = dir.to_string_lossy();
     let argv = [
@@ -235,7 +235,7 @@ fn publish(cx: &Context) -> Result<String> {
             .upstream_remote()?
             .unwrap_or_else(|| "origin".to_string()),
     };
-    progress(&format!("git push {remote} {branch}"));
+    progress(&format!("git push {remote} {branch}"))?;
     let status = Command::new("git")
         .arg("-C")
         .arg(&cx.root)
@@ -248,10 +248,10 @@ fn publish(cx: &Context) -> Result<String> {
     }
     let url = git.remote_url(&remote)?;
     let opens = review_link(&url, &branch);
-    println!("reviewer opens: {opens}");
+    outln!("reviewer opens: {opens}")?;
     let review = review_dir(&cx.root).join("review-1.md");
     if review.is_file() {
-        println!("  with the review of the deploy: {}", review.display());
+        outln!("  with the review of the deploy: {}", review.display())?;
     }
     Ok(format!("{branch} pushed to {remote}; review at {opens}"))
 }
@@ -299,7 +299,7 @@ fn environments(root: &Path) -> Result<Vec<String>> {
 }
 
 fn clean_tree(root: &Path) -> Result<()> {
-    progress("clean tree");
+    progress("clean tree")?;
     let dirty = super::runner::Git::open(root)?.dirty_paths()?;
     if !dirty.is_empty() {
         bail!(
@@ -337,6 +337,6 @@ pub fn parse_args<T: clap::Args>(argv: &[&str]) -> Result<T> {
     Ok(parsed.args)
 }
 
-fn progress(what: &str) {
-    println!("  -> {what}");
+fn progress(what: &str) -> std::io::Result<()> {
+    outln!("  -> {what}")
 }

@@ -39,9 +39,9 @@ pub fn report(
         write_junit(path, env, results)?;
     }
     match output {
-        Output::Text => print!("{}", table(results)),
+        Output::Text => out!("{}", table(results))?,
         // The last line of stdout: the stages print their own progress above it.
-        Output::Json => println!("{}", json(env, results)),
+        Output::Json => outln!("{}", json(env, results))?,
     }
     Ok(())
 }

@@ -86,15 +86,15 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
     match (args.output, &args.out_dir) {
         (Format::Markdown, Some(dir)) => {
             for file in write_parts(&review, dir, args.max_bytes)? {
-                println!("{}", file.display());
+                outln!("{}", file.display())?;
             }
         }
         (Format::Markdown, None) => {
             let parts = markdown::parts(&review, args.max_bytes)?;
-            print!("{}", parts.join("\n---\n\n"));
+            out!("{}", parts.join("\n---\n\n"))?;
         }
-        (Format::Text, _) => text::print(&review),
-        (Format::Json, _) => println!("{}", serde_json::to_string_pretty(&json::render(&review))?),
+        (Format::Text, _) => text::print(&review)?,
+        (Format::Json, _) => outln!("{}", serde_json::to_string_pretty(&json::render(&review))?)?,
     }
     Ok(if review.differs() {
         ExitCode::from(1)

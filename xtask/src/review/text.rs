@@ -128,6 +128,6 @@ pub fn render(review: &Review, colour: bool) -> String {
     out
 }
 
-pub fn print(review: &Review) {
-    print!("{}", render(review, colour_enabled()));
+pub fn print(review: &Review) -> std::io::Result<()> {
+    out!("{}", render(review, colour_enabled()))
 }
