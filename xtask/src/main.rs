@@ -7,6 +7,8 @@
 mod stdout;
 
 mod bench;
+mod colour;
+mod completions;
 mod dev;
 mod environment;
 mod gitops;
@@ -33,6 +35,9 @@ use std::process::ExitCode;
     about = "Build, version and deploy the micro system the GitOps way."
 )]
 struct Cli {
+    /// Colour: `auto` (when stdout is a terminal and NO_COLOR is unset), `always`, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = colour::Choice::Auto)]
+    color: colour::Choice,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,10 +78,13 @@ enum Command {
     Testcluster(testcluster_cmd::TestclusterArgs),
     /// Measure speed and size.
     Bench(bench::BenchArgs),
+    /// Print a shell completion script: `cargo xtask completions bash > ...`.
+    Completions(completions::CompletionsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    colour::set(cli.color);
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),
         Command::Test(args) => test_cmd::run(args),
@@ -95,6 +103,7 @@ fn main() -> ExitCode {
         Command::Review(args) => review::run(args),
         Command::Testcluster(args) => testcluster_cmd::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Completions(args) => completions::run::<Cli>(args),
     };
     match result {
         Ok(code) => code,

@@ -17,7 +17,6 @@ use crate::infra::redis::{self, Redis, RedisConfig};
 use crate::project::{self, Kind, SERVICES};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -370,7 +369,7 @@ struct Labels {
 
 impl Labels {
     fn new() -> Self {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let colour = crate::colour::enabled();
         let width = SERVICES.iter().map(|s| s.name.len()).max().unwrap_or(0);
         Labels { colour, width }
     }

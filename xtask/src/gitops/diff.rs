@@ -47,7 +47,7 @@ pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Resul
             outln!("{}", serde_json::to_string_pretty(&doc)?)?;
         }
         Output::Text => {
-            let colour = report::colour_enabled();
+            let colour = crate::colour::enabled();
             for change in plan
                 .changes
                 .iter()

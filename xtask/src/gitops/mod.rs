@@ -61,7 +61,7 @@ pub struct Target {
     #[arg(long, hide = true)]
     pub repo: Option<PathBuf>,
     /// Output format: `text` for people, `json` for machines.
-    #[arg(long, value_enum, default_value_t = Output::Text)]
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
 

@@ -8,17 +8,12 @@ use super::sync::Outcome;
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::io::IsTerminal;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
     Text,
     Json,
-}
-
-pub fn colour_enabled() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 pub fn paint(text: &str, code: &str, on: bool) -> String {

@@ -60,7 +60,7 @@ pub struct CommonArgs {
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
     /// `text` (a table) or `json` (the rows, for machines).
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(short, long, value_enum, default_value = "text")]
     pub output: OutputFormat,
     /// Workspace to build (default: this one). For tests on a copy.
     #[arg(long, hide = true)]

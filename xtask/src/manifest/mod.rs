@@ -41,7 +41,7 @@ pub struct RenderArgs {
     #[arg(long, hide = true)]
     pub images: Option<PathBuf>,
     /// `text`, or `json`: {"env", "clean", "changed", "missing", "extra", "unchanged", "notes"}.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(short, long, value_enum, default_value = "text")]
     pub output: Output,
 }
 

@@ -51,7 +51,7 @@ pub struct PipelineArgs {
     #[arg(long)]
     pub deploy: bool,
     /// `text`, or `json`: {"env", "result", "failed", "stages": [{"stage", "result", "seconds", "detail"}]}.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(short, long, value_enum, default_value = "text")]
     pub output: crate::manifest::Output,
     /// Also write the stages as JUnit XML (what Jenkins and GitHub render).
     #[arg(long, value_name = "FILE")]

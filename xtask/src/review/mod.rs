@@ -31,7 +31,7 @@ pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
 pub enum Format {
     /// GitHub pull-request comments (split into parts of at most --max-bytes).
     Markdown,
-    /// For a terminal: coloured when stdout is one.
+    /// For a terminal: coloured as --color decides.
     Text,
     /// For machines.
     Json,
@@ -56,7 +56,7 @@ pub struct ReviewArgs {
     #[arg(long = "env")]
     pub envs: Vec<String>,
     /// `markdown`, `text` or `json`.
-    #[arg(long, value_enum, default_value_t = Format::Markdown)]
+    #[arg(short, long, value_enum, default_value_t = Format::Markdown)]
     pub output: Format,
     /// Markdown: the largest part, in bytes (GitHub's comment limit by default).
     #[arg(long, default_value_t = GITHUB_COMMENT_LIMIT)]
