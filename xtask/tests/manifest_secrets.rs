@@ -136,6 +136,8 @@ fn a_context_missing_from_the_kubeconfig_is_named() {
         err.starts_with("error: ") && err.contains("micro.k8s.local"),
         "{err}"
     );
+    // The hint names what the kubeconfig does have.
+    assert!(err.contains("contexts: `minikube`"), "{err}");
     // Nothing was asked of the cluster.
     assert!(
         cluster.audit_events().is_empty(),

@@ -58,6 +58,20 @@ fn load_kubeconfig(flag: Option<&Path>) -> Result<Kubeconfig> {
     Kubeconfig::read().map_err(|e| anyhow!("reading kubeconfig: {e}"))
 }
 
+/// The hint after a wrong context: the names the kubeconfig really has.
+fn known_contexts(config: &Kubeconfig) -> String {
+    let names: Vec<String> = config
+        .contexts
+        .iter()
+        .map(|c| format!("`{}`", c.name))
+        .collect();
+    if names.is_empty() {
+        "the kubeconfig has no contexts".to_string()
+    } else {
+        format!("the kubeconfig's contexts: {}", names.join(", "))
+    }
+}
+
 /// Connect for `env`, refusing a current context other than env.yaml's.
 pub async fn connect(
     kubeconfig: Option<&Path>,
@@ -72,18 +86,22 @@ pub async fn connect(
             if current != env.context {
                 bail!(
                     "the current kube context is `{current}` but environment `{}` deploys to `{}`: \
-                     run `kubectl config use-context {}` or pass `--context {}`; nothing was changed",
+                     run `kubectl config use-context {}` or pass `--context {}` ({}); nothing was changed",
                     env.name,
                     env.context,
                     env.context,
-                    env.context
+                    env.context,
+                    known_contexts(&config)
                 );
             }
             current
         }
     };
     let Some(named) = config.contexts.iter().find(|c| c.name == context) else {
-        bail!("the kubeconfig has no context `{context}`");
+        bail!(
+            "no context `{context}` in the kubeconfig ({}); nothing was changed",
+            known_contexts(&config)
+        );
     };
     let cluster_name = named
         .context

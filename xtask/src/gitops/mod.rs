@@ -12,7 +12,7 @@
 //! entry points.
 
 mod apply;
-mod cluster;
+pub mod cluster;
 mod diff;
 mod inventory;
 mod kinds;

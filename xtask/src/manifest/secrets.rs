@@ -9,16 +9,15 @@
 use super::SecretsArgs;
 use super::definition::{Definitions, EnvValue};
 use crate::environment::Environment;
+use crate::gitops::cluster::{Cluster, connect};
 use crate::ownership::{MANAGED_BY_LABEL, MANAGED_BY_SECRETS, SYSTEM, SYSTEM_LABEL};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
 use std::process::ExitCode;
 
 /// Secret name -> key -> the environment variable its value is read from.
@@ -44,12 +43,14 @@ pub fn run(args: SecretsArgs) -> Result<ExitCode> {
     let root = crate::project::root();
     let env = Environment::load_in(&root, &args.env)?;
     let defs = Definitions::load(&root)?;
+    // Secrets names its context (env.yaml's, or --context), so the current
+    // context does not matter; connecting as sync does gives the same errors.
     let context = args.context.clone().unwrap_or_else(|| env.context.clone());
     let runtime = tokio::runtime::Runtime::new()?;
     let lines = runtime.block_on(async {
-        let client = client(args.kubeconfig.as_deref(), &context).await?;
+        let cluster = connect(args.kubeconfig.as_deref(), Some(&context), &env).await?;
         apply(
-            client,
+            &cluster,
             &env.namespace,
             &wanted(&defs),
             args.rotate,
@@ -63,38 +64,20 @@ pub fn run(args: SecretsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A client for `context` of the kubeconfig kubectl would use (or `kubeconfig`).
-pub async fn client(kubeconfig: Option<&Path>, context: &str) -> Result<kube::Client> {
-    let options = KubeConfigOptions {
-        context: Some(context.to_string()),
-        ..Default::default()
-    };
-    let config = match kubeconfig {
-        Some(path) => {
-            let file = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &options).await
-        }
-        None => kube::Config::from_kubeconfig(&options).await,
-    }
-    .with_context(|| format!("kube context `{context}`"))?;
-    kube::Client::try_from(config).context("creating the Kubernetes client")
-}
-
 /// Creates the namespace if missing, then each Secret; returns one line per Secret.
 pub async fn apply(
-    client: kube::Client,
+    cluster: &Cluster,
     namespace: &str,
     wanted: &Wanted,
     rotate: bool,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>> {
     let mut lines = Vec::new();
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
     if namespaces
         .get_opt(namespace)
         .await
-        .with_context(|| format!("reading namespace {namespace}"))?
+        .map_err(|e| cluster.explain(&format!("reading namespace {namespace}"), e))?
         .is_none()
     {
         let object = Namespace {
@@ -104,15 +87,15 @@ pub async fn apply(
         namespaces
             .create(&PostParams::default(), &object)
             .await
-            .with_context(|| format!("creating namespace {namespace}"))?;
+            .map_err(|e| cluster.explain(&format!("creating namespace {namespace}"), e))?;
         lines.push(format!("namespace/{namespace} created"));
     }
-    let api: Api<Secret> = Api::namespaced(client, namespace);
+    let api: Api<Secret> = Api::namespaced(cluster.client.clone(), namespace);
     for (name, keys) in wanted {
         let existing = api
             .get_opt(name)
             .await
-            .with_context(|| format!("reading secret {namespace}/{name}"))?;
+            .map_err(|e| cluster.explain(&format!("reading secret {namespace}/{name}"), e))?;
         let mut data = existing
             .as_ref()
             .and_then(|s| s.data.clone())
@@ -147,7 +130,7 @@ pub async fn apply(
                 };
                 api.create(&PostParams::default(), &secret)
                     .await
-                    .with_context(|| format!("creating secret {name}"))?;
+                    .map_err(|e| cluster.explain(&format!("creating secret {name}"), e))?;
                 lines.push(format!("secret/{name} created ({what})"));
             }
             Some(_) if !changed => {
@@ -160,7 +143,7 @@ pub async fn apply(
                 secret.string_data = None;
                 api.replace(name, &PostParams::default(), &secret)
                     .await
-                    .with_context(|| format!("replacing secret {name}"))?;
+                    .map_err(|e| cluster.explain(&format!("replacing secret {name}"), e))?;
                 lines.push(format!(
                     "secret/{name} {} ({what})",
                     if rotate { "rotated" } else { "completed" }
