@@ -9,7 +9,9 @@
 use super::SecretsArgs;
 use super::definition::{Definitions, EnvValue};
 use crate::environment::Environment;
-use crate::ownership::{MANAGED_BY_LABEL, MANAGED_BY_SECRETS, SYSTEM, SYSTEM_LABEL};
+use crate::ownership::{
+    APPLYSET_PART_OF, MANAGED_BY_LABEL, MANAGED_BY_SECRETS, Owner, SYSTEM, SYSTEM_LABEL,
+};
 use anyhow::{Context, Result, anyhow};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -50,7 +52,7 @@ pub fn run(args: SecretsArgs) -> Result<ExitCode> {
         let client = client(args.kubeconfig.as_deref(), &context).await?;
         apply(
             client,
-            &env.namespace,
+            &Owner::new(&env.name, &env.namespace),
             &wanted(&defs),
             args.rotate,
             &|var| std::env::var(var).ok(),
@@ -82,13 +84,16 @@ pub async fn client(kubeconfig: Option<&Path>, context: &str) -> Result<kube::Cl
 }
 
 /// Creates the namespace if missing, then each Secret; returns one line per Secret.
+/// A namespace created here belongs to the environment (its ApplySet label), so the
+/// first `sync` after `secrets` applies it instead of refusing it as not ours.
 pub async fn apply(
     client: kube::Client,
-    namespace: &str,
+    owner: &Owner,
     wanted: &Wanted,
     rotate: bool,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>> {
+    let namespace = owner.namespace.as_str();
     let mut lines = Vec::new();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     if namespaces
@@ -97,8 +102,13 @@ pub async fn apply(
         .with_context(|| format!("reading namespace {namespace}"))?
         .is_none()
     {
+        let mut metadata = meta(namespace, None);
+        metadata
+            .labels
+            .get_or_insert_default()
+            .insert(APPLYSET_PART_OF.to_string(), owner.applyset_id());
         let object = Namespace {
-            metadata: meta(namespace, None),
+            metadata,
             ..Default::default()
         };
         namespaces
