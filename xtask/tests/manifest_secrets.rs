@@ -145,3 +145,39 @@ fn a_context_missing_from_the_kubeconfig_is_named() {
         cluster.audit_events()
     );
 }
+
+/// The README's order on a new cluster: `secrets` first (it creates the namespace),
+/// then `sync`, which must apply that namespace as the environment's own, not refuse
+/// it as "exists, not ours".
+#[test]
+fn sync_after_secrets_takes_the_namespace_secrets_created_as_its_own() {
+    let cluster = testcluster::BlockingTestCluster::start(testcluster::Options::default()).unwrap();
+    let kubeconfig = cluster.kubeconfig().to_path_buf();
+    let output = secrets(&kubeconfig, &[], None);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("namespace/micro created"));
+
+    let sync = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["sync", "--env", "minikube", "--no-wait", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        sync.status.success(),
+        "sync after secrets: {}{}",
+        text(&sync.stdout),
+        text(&sync.stderr)
+    );
+    let output = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["get", "deployment", "-n", "micro", "-o", "name"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&output.stdout).contains("deployment.apps/webapp"),
+        "{}",
+        text(&output.stdout)
+    );
+}

@@ -10,7 +10,9 @@ use super::SecretsArgs;
 use super::definition::{Definitions, EnvValue};
 use crate::environment::Environment;
 use crate::gitops::cluster::{Cluster, connect};
-use crate::ownership::{MANAGED_BY_LABEL, MANAGED_BY_SECRETS, SYSTEM, SYSTEM_LABEL};
+use crate::ownership::{
+    APPLYSET_PART_OF, MANAGED_BY_LABEL, MANAGED_BY_SECRETS, Owner, SYSTEM, SYSTEM_LABEL,
+};
 use anyhow::{Result, anyhow};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -51,7 +53,7 @@ pub fn run(args: SecretsArgs) -> Result<ExitCode> {
         let cluster = connect(args.kubeconfig.as_deref(), Some(&context), &env).await?;
         apply(
             &cluster,
-            &env.namespace,
+            &Owner::new(&env.name, &env.namespace),
             &wanted(&defs),
             args.rotate,
             &|var| std::env::var(var).ok(),
@@ -65,13 +67,16 @@ pub fn run(args: SecretsArgs) -> Result<ExitCode> {
 }
 
 /// Creates the namespace if missing, then each Secret; returns one line per Secret.
+/// A namespace created here belongs to the environment (its ApplySet label), so the
+/// first `sync` after `secrets` applies it instead of refusing it as not ours.
 pub async fn apply(
     cluster: &Cluster,
-    namespace: &str,
+    owner: &Owner,
     wanted: &Wanted,
     rotate: bool,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>> {
+    let namespace = owner.namespace.as_str();
     let mut lines = Vec::new();
     let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
     if namespaces
@@ -80,8 +85,13 @@ pub async fn apply(
         .map_err(|e| cluster.explain(&format!("reading namespace {namespace}"), e))?
         .is_none()
     {
+        let mut metadata = meta(namespace, None);
+        metadata
+            .labels
+            .get_or_insert_default()
+            .insert(APPLYSET_PART_OF.to_string(), owner.applyset_id());
         let object = Namespace {
-            metadata: meta(namespace, None),
+            metadata,
             ..Default::default()
         };
         namespaces
