@@ -123,6 +123,7 @@ fn build_release_publish_deploy_pushes_commits_and_runs_the_same_digests() {
     })
     .expect("start the test API server");
     let base = ws.head();
+    let source = git_out(&ws.dir, &["branch", "--show-current"]);
     let junit = ws.dir.join("target/pipeline-junit.xml");
 
     let out = pipeline(
@@ -239,6 +240,30 @@ fn build_release_publish_deploy_pushes_commits_and_runs_the_same_digests() {
     assert!(
         release.as_str().unwrap().starts_with("nothing to commit"),
         "{release}"
+    );
+
+    // A re-run from the source branch (CI's "re-run job"): the deploy branch of this
+    // commit exists, holds this release, and is taken as it is.
+    git(&ws.dir, &["checkout", "-q", &source]);
+    assert_eq!(ws.head(), base);
+    let out = pipeline(
+        &ws,
+        None,
+        &["--stages", "release,publish", "--registry", &registry],
+    );
+    assert!(out.status.success(), "re-run failed: {}", stderr(&out));
+    let rerun = summary(&out);
+    eprintln!("re-run from the source branch: {rerun}");
+    let release = rerun["stages"][0]["detail"].as_str().unwrap();
+    assert!(release.starts_with("already released"), "{release}");
+    assert_eq!(ws.head(), deployed, "the re-run made another commit");
+    assert_eq!(git_out(&ws.dir, &["branch", "--show-current"]), branch);
+    assert_eq!(
+        git_out(
+            origin.path(),
+            &["rev-parse", &format!("refs/heads/{branch}")]
+        ),
+        deployed
     );
 }
 

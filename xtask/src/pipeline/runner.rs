@@ -112,6 +112,14 @@ fn run_stages(selected: &[Stage], cx: &Context) -> std::io::Result<Vec<StageResu
     Ok(results)
 }
 
+/// How `release` came to be on its deploy branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switched {
+    Created,
+    /// The branch of an earlier run of the same release.
+    Existing,
+}
+
 /// The few git facts and moves the stages need (git2, no shell).
 pub struct Git {
     repo: git2::Repository,
@@ -142,30 +150,71 @@ impl Git {
         Ok(commit.id().to_string()[..12].to_string())
     }
 
-    /// Creates `name` at HEAD and makes it the current branch (same tree: no checkout).
-    pub fn switch_new(&self, name: &str) -> Result<()> {
+    /// Makes `name` the current branch without a checkout: created at HEAD, or, when
+    /// it exists (a re-run of the same release), taken as it is if it holds only a
+    /// release of HEAD (HEAD is its ancestor and it differs from HEAD only under
+    /// `env_dir`), since the rendered work tree then matches it.
+    pub fn switch_to_release_branch(&self, name: &str, env_dir: &str) -> Result<Switched> {
         let original = self.branch()?;
-        let commit = self.repo.head()?.peel_to_commit()?;
-        self.repo
-            .branch(name, &commit, false)
-            .with_context(|| format!("creating branch {name} (it exists already?)"))?;
+        let head = self.repo.head()?.peel_to_commit()?;
+        let switched = match self.repo.find_branch(name, git2::BranchType::Local) {
+            Ok(existing) => {
+                let tip = existing.get().peel_to_commit()?;
+                self.ensure_release_of(&head, &tip, name, env_dir)?;
+                Switched::Existing
+            }
+            Err(_) => {
+                self.repo
+                    .branch(name, &head, false)
+                    .with_context(|| format!("creating branch {name}"))?;
+                Switched::Created
+            }
+        };
         self.repo
             .config()?
             .set_str("xtask.pipeline.base", &original)?;
         self.repo.set_head(&format!("refs/heads/{name}"))?;
-        Ok(())
+        Ok(switched)
     }
 
-    /// Undoes [`Git::switch_new`] when there was nothing to commit.
-    pub fn switch_back(&self, created: Option<&str>) -> Result<()> {
-        let Some(name) = created else {
-            return Ok(());
+    fn ensure_release_of(
+        &self,
+        head: &git2::Commit,
+        tip: &git2::Commit,
+        name: &str,
+        env_dir: &str,
+    ) -> Result<()> {
+        let refuse = |why: &str| {
+            anyhow::anyhow!(
+                "branch {name} exists and {why}: delete it (`git branch -D {name}`) or pass --in-place"
+            )
         };
+        if tip.id() != head.id() && !self.repo.graph_descendant_of(tip.id(), head.id())? {
+            return Err(refuse("does not start at HEAD"));
+        }
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&head.tree()?), Some(&tip.tree()?), None)?;
+        let outside = diff.deltas().find_map(|d| {
+            let path = d.new_file().path().or(d.old_file().path())?;
+            (!path.starts_with(env_dir)).then(|| path.display().to_string())
+        });
+        match outside {
+            Some(path) => Err(refuse(&format!("changes {path}, not only {env_dir}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Undoes [`Git::switch_to_release_branch`] when there was nothing to commit:
+    /// back to the original branch, and a branch created for it deleted.
+    pub fn switch_back(&self, name: &str, switched: Switched) -> Result<()> {
         let base = self.repo.config()?.get_string("xtask.pipeline.base")?;
         self.repo.set_head(&format!("refs/heads/{base}"))?;
-        self.repo
-            .find_branch(name, git2::BranchType::Local)?
-            .delete()?;
+        if switched == Switched::Created {
+            self.repo
+                .find_branch(name, git2::BranchType::Local)?
+                .delete()?;
+        }
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! deployed commit once `release` ran), so `--from publish` works alone.
 
 use super::PipelineArgs;
+use super::runner::Switched;
 use crate::environment::Environment;
 use crate::manifest;
 use anyhow::{Context as _, Result, bail};
@@ -151,13 +152,24 @@ fn release(cx: &Context) -> Result<String> {
             git.short_head()?
         ))
     };
-    if let Some(branch) = &branch {
-        progress(&format!("switch to {branch}"))?;
-        git.switch_new(branch)?;
-    }
-    progress(&format!("commit environments/{}/", cx.env.name))?;
+    let env_dir = format!("environments/{}/", cx.env.name);
+    let switched = match &branch {
+        Some(branch) => {
+            progress(&format!("switch to {branch}"))?;
+            Some((
+                branch.as_str(),
+                git.switch_to_release_branch(branch, &env_dir)?,
+            ))
+        }
+        None => None,
+    };
+    progress(&format!("commit {env_dir}"))?;
     let base = git.head_id()?;
     let outcome = manifest::commit::commit_environment(&cx.root, &cx.env.name);
+    let switch_back = || match switched {
+        Some((branch, how)) => git.switch_back(branch, how),
+        None => Ok(()),
+    };
     match outcome {
         Ok(Some(outcome)) => {
             let parts = review(cx, &base, &outcome.id)?;
@@ -168,16 +180,22 @@ fn release(cx: &Context) -> Result<String> {
                 git.branch()?
             ))
         }
+        // A re-run: the branch already holds this release; publish pushes it again.
+        Ok(None) if matches!(switched, Some((_, Switched::Existing))) => Ok(format!(
+            "already released: {} on {}",
+            &base[..12],
+            git.branch()?
+        )),
         Ok(None) => {
             // Nothing to deploy: no branch of its own, no commit.
-            git.switch_back(branch.as_deref())?;
+            switch_back()?;
             Ok(format!(
                 "nothing to commit: {} is what HEAD deploys",
                 manifest::render::manifests_dir(&cx.env.name).display()
             ))
         }
         Err(e) => {
-            git.switch_back(branch.as_deref())?;
+            switch_back()?;
             Err(e)
         }
     }
