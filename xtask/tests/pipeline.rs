@@ -29,6 +29,11 @@ fn git_out(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The commit `branch` points at in the bare repository `origin`.
+fn origin_tip(origin: &Path, branch: &str) -> String {
+    git_out(origin, &["rev-parse", &format!("refs/heads/{branch}")])
+}
+
 /// A workspace copy whose `origin` is a fresh bare repository holding its branch.
 fn clone_with_origin(name: &str) -> (WorkspaceCopy, tempfile::TempDir) {
     let ws = WorkspaceCopy::new(name);
@@ -161,13 +166,7 @@ fn build_release_publish_deploy_pushes_commits_and_runs_the_same_digests() {
     );
     let deployed = ws.head();
     assert_eq!(git_out(&ws.dir, &["rev-parse", "HEAD~1"]), base);
-    assert_eq!(
-        git_out(
-            origin.path(),
-            &["rev-parse", &format!("refs/heads/{branch}")]
-        ),
-        deployed
-    );
+    assert_eq!(origin_tip(origin.path(), &branch), deployed);
 
     // The registry holds every image under the digest the pushed commit names.
     let digests = committed_digests(origin.path(), &deployed);
@@ -229,13 +228,7 @@ fn build_release_publish_deploy_pushes_commits_and_runs_the_same_digests() {
     eprintln!("second run: {second}");
     assert_eq!(ws.head(), deployed, "a run with nothing changed committed");
     assert_eq!(git_out(&ws.dir, &["branch", "--show-current"]), branch);
-    assert_eq!(
-        git_out(
-            origin.path(),
-            &["rev-parse", &format!("refs/heads/{branch}")]
-        ),
-        deployed
-    );
+    assert_eq!(origin_tip(origin.path(), &branch), deployed);
     let release = &second["stages"][1]["detail"];
     assert!(
         release.as_str().unwrap().starts_with("nothing to commit"),
@@ -258,13 +251,7 @@ fn build_release_publish_deploy_pushes_commits_and_runs_the_same_digests() {
     assert!(release.starts_with("already released"), "{release}");
     assert_eq!(ws.head(), deployed, "the re-run made another commit");
     assert_eq!(git_out(&ws.dir, &["branch", "--show-current"]), branch);
-    assert_eq!(
-        git_out(
-            origin.path(),
-            &["rev-parse", &format!("refs/heads/{branch}")]
-        ),
-        deployed
-    );
+    assert_eq!(origin_tip(origin.path(), &branch), deployed);
 }
 
 #[test]

@@ -5,34 +5,24 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use micro_common::CancellationToken;
 use micro_common::server::SHUTDOWN_DELAY_ENV;
+use micro_common::testkit::{FreshConnections, free_port, wait_for_status};
 
 /// Long enough that the load below ends inside it.
 const DRAIN_SECS: u64 = 3;
 
-/// A port that was free a moment ago (the binary binds it itself).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Service {
-    child: Child,
-    base: String,
-}
+/// Killed when the test ends, whatever happened.
+struct Service(Child);
 
 impl Drop for Service {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
-fn spawn_adderservice() -> Service {
-    let port = free_port();
+fn spawn_adderservice(port: u16) -> Service {
     let child = Command::new(env!("CARGO_BIN_EXE_adderservice"))
         .env("LISTEN_HOST", "127.0.0.1")
         .env("ADDERSERVICE_SERVICE_PORT", port.to_string())
@@ -41,10 +31,7 @@ fn spawn_adderservice() -> Service {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the adderservice binary");
-    Service {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
+    Service(child)
 }
 
 fn sigterm(child: &Child) {
@@ -57,53 +44,28 @@ fn sigterm(child: &Child) {
 
 #[tokio::test]
 async fn sigterm_turns_readiness_off_first_and_serves_every_request_of_the_drain() {
-    let mut service = spawn_adderservice();
-    let fresh_connections = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let status = {
-        let base = service.base.clone();
-        move |path: &'static str| {
-            let (client, url) = (fresh_connections.clone(), format!("{base}{path}"));
-            async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
-        }
-    };
-    // Up: the binary binds after start-up, so poll until it answers.
-    let mut up = false;
-    for _ in 0..100 {
-        if status("/readyz").await.ok() == Some(200) {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "adderservice never became ready");
+    let port = free_port();
+    let mut service = spawn_adderservice(port);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for_status(&format!("{base}/readyz"), 200, Duration::from_secs(10))
+        .await
+        .expect("adderservice becomes ready");
+    let client = FreshConnections::new(&base);
 
-    let load_stop = micro_common::CancellationToken::new();
-    let load = tokio::spawn({
-        let (stop, status) = (load_stop.clone(), status.clone());
-        async move {
-            let mut answers = Vec::new();
-            while !stop.is_cancelled() {
-                answers.push(status("/add/2/3").await);
-            }
-            answers
-        }
-    });
+    let load_stop = CancellationToken::new();
+    let load = client.load("/add/2/3", load_stop.clone());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    sigterm(&service.child);
-    let mut readiness = status("/readyz").await.ok();
-    while readiness == Some(200) {
-        readiness = status("/readyz").await.ok();
-    }
-    assert_eq!(readiness, Some(503), "readiness says it is stopping");
+    sigterm(&service.0);
+    assert_eq!(
+        client.readiness_once_not_ready().await,
+        Ok(503),
+        "readiness says it is stopping"
+    );
     // Load keeps coming, as it does until the endpoints controller catches up.
     tokio::time::sleep(Duration::from_millis(500)).await;
     load_stop.cancel();
     let answers = load.await.unwrap();
-    let failed: Vec<_> = answers.iter().filter(|a| !matches!(a, Ok(200))).collect();
+    let failed: Vec<_> = answers.iter().filter(|a| **a != Ok(200)).collect();
     assert!(
         failed.is_empty(),
         "refused or failed in the drain window: {failed:?}"
@@ -111,14 +73,13 @@ async fn sigterm_turns_readiness_off_first_and_serves_every_request_of_the_drain
     assert!(answers.len() > 2, "the load ran: {answers:?}");
 
     let exit = tokio::task::spawn_blocking(move || {
-        let exit = service.child.wait().unwrap();
+        let exit = service.0.wait().unwrap();
         (exit, service)
     });
-    let (exit, service) = exit.await.unwrap();
+    let (exit, _service) = exit.await.unwrap();
     assert!(exit.success(), "a drained stop exits 0, got {exit}");
     assert!(
-        status("/readyz").await.is_err(),
+        client.status("/readyz").await.is_err(),
         "the listener is closed after the drain"
     );
-    drop(service);
 }

@@ -97,6 +97,66 @@ pub async fn wait_for_status(url: &str, status: u16, timeout: Duration) -> anyho
     }
 }
 
+/// A client that opens a new connection for every request, so each one needs the
+/// listener to accept: what a drain test must see answered until the listener closes.
+#[derive(Clone)]
+pub struct FreshConnections {
+    client: reqwest::Client,
+    base: String,
+}
+
+/// What one request got: its status, or why it failed (refused, reset, timed out).
+pub type Answer = Result<u16, String>;
+
+impl FreshConnections {
+    /// Requests to `base` (`http://127.0.0.1:<port>`).
+    pub fn new(base: &str) -> FreshConnections {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("HTTP client");
+        FreshConnections {
+            client,
+            base: base.to_string(),
+        }
+    }
+
+    pub async fn status(&self, path: &str) -> Answer {
+        let url = format!("{}{path}", self.base);
+        match self.client.get(url).send().await {
+            Ok(r) => Ok(r.status().as_u16()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// GET `path` one request after another until `stop` is cancelled; every answer.
+    pub fn load(
+        &self,
+        path: &'static str,
+        stop: crate::CancellationToken,
+    ) -> tokio::task::JoinHandle<Vec<Answer>> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            while !stop.is_cancelled() {
+                answers.push(this.status(path).await);
+            }
+            answers
+        })
+    }
+
+    /// Polls `/readyz` while it answers 200; the first other answer.
+    pub async fn readiness_once_not_ready(&self) -> Answer {
+        loop {
+            match self.status("/readyz").await {
+                Ok(200) => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

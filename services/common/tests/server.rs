@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::{get, post};
+use micro_common::testkit::FreshConnections;
 use micro_common::{ApiError, CancellationToken, Metrics, Readiness, server};
 use serde_json::{Value, json};
 
@@ -209,38 +210,22 @@ async fn on_shutdown_readiness_goes_503_first_and_requests_are_served_through_th
         server::router(app, ready, Metrics::new()),
         stop_accepting,
     ));
-    let fresh_connections = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let status = move |path: &'static str| {
-        let (client, url) = (fresh_connections.clone(), format!("{base}{path}"));
-        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
-    };
-    assert_eq!(status("/readyz").await.unwrap(), 200);
+    let client = FreshConnections::new(&base);
+    assert_eq!(client.status("/readyz").await, Ok(200));
 
     let load_stop = CancellationToken::new();
-    let load = tokio::spawn({
-        let (stop, status) = (load_stop.clone(), status.clone());
-        async move {
-            let mut answers = Vec::new();
-            while !stop.is_cancelled() {
-                answers.push(status("/work").await);
-            }
-            answers
-        }
-    });
+    let load = client.load("/work", load_stop.clone());
     tokio::time::sleep(Duration::from_millis(200)).await;
     sigterm.cancel();
-    let mut readiness = status("/readyz").await.unwrap();
-    while readiness == 200 {
-        readiness = status("/readyz").await.unwrap();
-    }
-    assert_eq!(readiness, 503, "readiness says it is stopping");
+    assert_eq!(
+        client.readiness_once_not_ready().await,
+        Ok(503),
+        "readiness says it is stopping"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     load_stop.cancel();
     let answers = load.await.unwrap();
-    let failed: Vec<_> = answers.iter().filter(|a| !matches!(a, Ok(200))).collect();
+    let failed: Vec<_> = answers.iter().filter(|a| **a != Ok(200)).collect();
     assert!(
         failed.is_empty(),
         "refused or failed in the drain window: {failed:?}"
@@ -250,7 +235,7 @@ async fn on_shutdown_readiness_goes_503_first_and_requests_are_served_through_th
     // After the drain the listener closes and the server returns.
     served.await.unwrap().unwrap();
     assert!(
-        status("/work").await.is_err(),
+        client.status("/work").await.is_err(),
         "stopped accepting after the drain"
     );
 }
