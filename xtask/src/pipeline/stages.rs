@@ -141,8 +141,6 @@ fn build(cx: &Context) -> Result<String> {
 
 fn release(cx: &Context) -> Result<String> {
     let git = super::runner::Git::open(&cx.root)?;
-    progress(&format!("render --env {}", cx.env.name))?;
-    manifest::render_environment(&cx.root, &cx.env.name)?;
     let branch = if cx.args.in_place || git.branch()?.starts_with(&deploy_prefix(&cx.env.name)) {
         None
     } else {
@@ -163,9 +161,9 @@ fn release(cx: &Context) -> Result<String> {
         }
         None => None,
     };
-    progress(&format!("commit {env_dir}"))?;
     let base = git.head_id()?;
-    let outcome = manifest::commit::commit_environment(&cx.root, &cx.env.name);
+    // Rendered only once on the branch: a refused switch leaves the work tree alone.
+    let outcome = render_and_commit(cx, &env_dir);
     let switch_back = || match switched {
         Some((branch, how)) => git.switch_back(branch, how),
         None => Ok(()),
@@ -199,6 +197,13 @@ fn release(cx: &Context) -> Result<String> {
             Err(e)
         }
     }
+}
+
+fn render_and_commit(cx: &Context, env_dir: &str) -> Result<Option<manifest::commit::Outcome>> {
+    progress(&format!("render --env {}", cx.env.name))?;
+    manifest::render_environment(&cx.root, &cx.env.name)?;
+    progress(&format!("commit {env_dir}"))?;
+    manifest::commit::commit_environment(&cx.root, &cx.env.name)
 }
 
 /// `review` of the deploy commit against the commit it was made on, as the
