@@ -5,7 +5,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use micro_common::CancellationToken;
 use micro_common::server::SHUTDOWN_DELAY_ENV;
 use micro_common::testkit::{FreshConnections, free_port, wait_for_status};
 
@@ -52,25 +51,13 @@ async fn sigterm_turns_readiness_off_first_and_serves_every_request_of_the_drain
         .expect("adderservice becomes ready");
     let client = FreshConnections::new(&base);
 
-    let load_stop = CancellationToken::new();
-    let load = client.load("/add/2/3", load_stop.clone());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    sigterm(&service.0);
-    assert_eq!(
-        client.readiness_once_not_ready().await,
-        Ok(503),
-        "readiness says it is stopping"
-    );
-    // Load keeps coming, as it does until the endpoints controller catches up.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    load_stop.cancel();
-    let answers = load.await.unwrap();
-    let failed: Vec<_> = answers.iter().filter(|a| **a != Ok(200)).collect();
-    assert!(
-        failed.is_empty(),
-        "refused or failed in the drain window: {failed:?}"
-    );
-    assert!(answers.len() > 2, "the load ran: {answers:?}");
+    client
+        .assert_served_through_drain(
+            "/add/2/3",
+            || sigterm(&service.0),
+            Duration::from_millis(500),
+        )
+        .await;
 
     let exit = tokio::task::spawn_blocking(move || {
         let exit = service.0.wait().unwrap();

@@ -155,6 +155,36 @@ impl FreshConnections {
             }
         }
     }
+
+    /// The drain contract under load on `path`: `stop` (a SIGTERM) is called while
+    /// requests flow; readiness must then answer 503, and every request, until `settle`
+    /// after that, must be answered 200. Panics naming what failed.
+    pub async fn assert_served_through_drain(
+        &self,
+        path: &'static str,
+        stop: impl FnOnce(),
+        settle: Duration,
+    ) {
+        let load_stop = crate::CancellationToken::new();
+        let load = self.load(path, load_stop.clone());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop();
+        assert_eq!(
+            self.readiness_once_not_ready().await,
+            Ok(503),
+            "readiness says it is stopping"
+        );
+        // Load keeps coming, as it does until the endpoints controller catches up.
+        tokio::time::sleep(settle).await;
+        load_stop.cancel();
+        let answers = load.await.expect("the load task");
+        let failed: Vec<_> = answers.iter().filter(|a| **a != Ok(200)).collect();
+        assert!(
+            failed.is_empty(),
+            "refused or failed in the drain window: {failed:?}"
+        );
+        assert!(answers.len() > 2, "the load ran: {answers:?}");
+    }
 }
 
 #[cfg(test)]

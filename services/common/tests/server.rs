@@ -213,24 +213,9 @@ async fn on_shutdown_readiness_goes_503_first_and_requests_are_served_through_th
     let client = FreshConnections::new(&base);
     assert_eq!(client.status("/readyz").await, Ok(200));
 
-    let load_stop = CancellationToken::new();
-    let load = client.load("/work", load_stop.clone());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    sigterm.cancel();
-    assert_eq!(
-        client.readiness_once_not_ready().await,
-        Ok(503),
-        "readiness says it is stopping"
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    load_stop.cancel();
-    let answers = load.await.unwrap();
-    let failed: Vec<_> = answers.iter().filter(|a| **a != Ok(200)).collect();
-    assert!(
-        failed.is_empty(),
-        "refused or failed in the drain window: {failed:?}"
-    );
-    assert!(answers.len() > 2, "the load ran: {answers:?}");
+    client
+        .assert_served_through_drain("/work", || sigterm.cancel(), Duration::from_millis(300))
+        .await;
 
     // After the drain the listener closes and the server returns.
     served.await.unwrap().unwrap();
