@@ -197,9 +197,19 @@ pub fn free_port() -> Result<u16> {
 /// Fail unless `addr` can be bound now. `wait_for_port` cannot tell our
 /// server from another one already on the port, so servers check this first
 /// (a port taken in between still fails, later and less clearly).
+/// It binds without listening: a listening probe would, for a moment, accept the
+/// connections of whoever waits for the real server (with SO_REUSEADDR, as servers bind,
+/// so a port in TIME_WAIT counts as free).
 pub fn ensure_port_free(addr: SocketAddr) -> Result<()> {
-    match TcpListener::bind(addr) {
-        Ok(_listener) => Ok(()),
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .context("creating a socket")?;
+    socket.set_reuseaddr(true).context("setting SO_REUSEADDR")?;
+    match socket.bind(addr) {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
             "port {} on {} is already in use by another program",
             addr.port(),
