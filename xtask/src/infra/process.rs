@@ -192,8 +192,6 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Wait until something accepts TCP connections on `addr`. Fails early, with
-/// the child's log, if `guard`'s child exits first.
 /// Fail unless `addr` can be bound now. `wait_for_port` cannot tell our
 /// server from another one already on the port, so servers check this first
 /// (a port taken in between still fails, later and less clearly).
@@ -219,6 +217,8 @@ pub fn ensure_port_free(addr: SocketAddr) -> Result<()> {
     }
 }
 
+/// Wait until something accepts TCP connections on `addr`. Fails early, with
+/// the child's log, if `guard`'s child exits first.
 pub fn wait_for_port(
     addr: SocketAddr,
     timeout: Duration,
