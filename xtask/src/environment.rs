@@ -104,11 +104,11 @@ impl Environment {
     /// `<root>/environments/<name>` (for the commands that read the folder).
     #[allow(dead_code)]
     pub fn dir(name: &str) -> PathBuf {
-        crate::project::root().join("environments").join(name)
+        crate::workspace::root().join("environments").join(name)
     }
 
     pub fn load(name: &str) -> Result<Environment> {
-        Self::load_in(&crate::project::root(), name)
+        Self::load_in(&crate::workspace::root(), name)
     }
 
     /// Reads and checks `<root>/environments/<name>/env.yaml`.
@@ -188,7 +188,7 @@ impl Environment {
     /// The environments that have an env.yaml.
     #[allow(dead_code)]
     pub fn known() -> Vec<String> {
-        Self::known_in(&crate::project::root())
+        Self::known_in(&crate::workspace::root())
     }
 
     pub fn known_in(root: &Path) -> Vec<String> {

@@ -4,27 +4,25 @@
 //! line and turns errors into one line on stderr and a non-zero exit code.
 
 #[macro_use]
-mod stdout;
+mod cli;
 
 mod bench;
-mod colour;
-mod completions;
+mod cmd;
 mod dev;
 mod environment;
 mod gitops;
 mod image;
-mod image_record;
-mod infra;
+mod local;
 mod manifest;
 mod ownership;
 mod pipeline;
-mod project;
-mod report;
+mod release;
 mod review;
-mod test_cmd;
-mod testcluster_cmd;
+mod workspace;
 
 use clap::{Parser, Subcommand};
+use cli::{colour, completions, stdout};
+use cmd::{report, test as test_cmd, testcluster as testcluster_cmd};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -61,11 +59,11 @@ enum Command {
     /// Commit the rendered manifests of one environment.
     Commit(manifest::CommitArgs),
     /// build-all --push, render, commit: propose a deploy.
-    Release(manifest::ReleaseArgs),
+    Release(release::ReleaseArgs),
     /// The CI stages in one command: check, test, build, release, publish, deploy.
     Pipeline(pipeline::PipelineArgs),
     /// Create or rotate the database Secret in the cluster.
-    Secrets(manifest::SecretsArgs),
+    Secrets(gitops::secrets::SecretsArgs),
     /// Show what sync would change.
     Diff(gitops::DiffArgs),
     /// Make the cluster match the manifests committed at HEAD.
@@ -82,9 +80,28 @@ enum Command {
     Completions(completions::CompletionsArgs),
 }
 
+impl Command {
+    /// The `-o` a command was given, for the error document of a failure.
+    fn output_format(&self) -> cli::Format {
+        use cli::Format;
+        match self {
+            Command::Diff(args) => args.target.output,
+            Command::Sync(args) => args.target.output,
+            Command::Status(args) => args.target.output,
+            Command::Render(args) => args.output,
+            Command::Build(args) => args.common.output,
+            Command::BuildAll(args) => args.common.output,
+            Command::Pipeline(args) => args.output,
+            Command::Review(args) if args.output == review::Format::Json => Format::Json,
+            _ => Format::Text,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     colour::set(cli.color);
+    let format = cli.command.output_format();
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),
         Command::Test(args) => test_cmd::run(args),
@@ -94,9 +111,9 @@ fn main() -> ExitCode {
         Command::Registry(args) => image::run_registry(args),
         Command::Render(args) => manifest::run_render(args),
         Command::Commit(args) => manifest::run_commit(args),
-        Command::Release(args) => manifest::run_release(args),
+        Command::Release(args) => release::run(args),
         Command::Pipeline(args) => pipeline::run(args),
-        Command::Secrets(args) => manifest::run_secrets(args),
+        Command::Secrets(args) => gitops::secrets::run(args),
         Command::Diff(args) => gitops::run_diff(args),
         Command::Sync(args) => gitops::run_sync(args),
         Command::Status(args) => gitops::run_status(args),
@@ -112,8 +129,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            // One line for the user: the chain of causes, no backtrace.
-            eprintln!("error: {}", project::one_line(&err));
+            // One line for the user: the chain of causes, no backtrace; and
+            // for a script that asked for json/yaml, the same as a document.
+            eprintln!("error: {}", cli::one_line(&err));
+            if !format.is_text() {
+                let _ = cli::output::emit(format, &cli::output::ErrorDoc::new(&err, 2));
+            }
             ExitCode::from(2)
         }
     }

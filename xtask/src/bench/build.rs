@@ -22,13 +22,13 @@ pub struct BuildBenchOptions {
 }
 
 pub fn run(options: BuildBenchOptions) -> Result<ExitCode> {
-    let base = crate::project::root().join("target/bench-build");
+    let base = crate::workspace::root().join("target/bench-build");
     let ws = base.join("ws");
     let target = base.join("target");
     if options.cold {
         let _ = std::fs::remove_dir_all(&target);
     }
-    copy_workspace(&crate::project::root(), &ws)?;
+    copy_workspace(&crate::workspace::root(), &ws)?;
     let prefix = format!("bench{}/", std::process::id());
     let mut refs = Vec::new();
     let result = measure(&ws, &target, &prefix, &mut refs);

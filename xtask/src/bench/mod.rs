@@ -52,12 +52,12 @@ fn hand_over_to_release(target: &str, extra: &[String]) -> anyhow::Result<ExitCo
     use anyhow::Context as _;
     use std::os::unix::process::CommandExt as _;
     let sh = xshell::Shell::new()?;
-    sh.change_dir(crate::project::root());
+    sh.change_dir(crate::workspace::root());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     xshell::cmd!(sh, "{cargo} build --release --quiet -p xtask")
         .run()
         .context("building xtask (release)")?;
-    let exe = crate::project::target_dir().join("release").join("xtask");
+    let exe = crate::workspace::target_dir().join("release").join("xtask");
     let err = std::process::Command::new(&exe)
         .args(["bench", target])
         .args(extra)

@@ -43,7 +43,7 @@ fn write_config_maps(dir: &Path, level: &str) -> Result<()> {
 
 /// A repository: the definitions, then 2,000 ConfigMaps, then all of them changed.
 fn repository(root: &Path) -> Result<()> {
-    let workspace = crate::project::root();
+    let workspace = crate::workspace::root();
     let copy = |from: &str| -> Result<()> {
         let status = Command::new("cp")
             .arg("-r")

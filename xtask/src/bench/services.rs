@@ -18,8 +18,8 @@
 
 use super::load;
 use crate::dev::{self, DevArgs, System};
-use crate::infra::process;
-use crate::project::{self, Kind, SERVICES};
+use crate::local::process;
+use crate::workspace::{self, Kind, SERVICES};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -97,7 +97,7 @@ pub fn run(opts: ServicesBenchOptions) -> Result<ExitCode> {
         None => dev::build_services(true)?,
     };
     let mut args = DevArgs {
-        state_dir: Some(project::state_dir().join("bench")),
+        state_dir: Some(workspace::state_dir().join("bench")),
         port_offset: 0,
         ports: Vec::new(),
         dns_port: 0,

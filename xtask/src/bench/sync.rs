@@ -45,7 +45,7 @@ pub fn run() -> Result<ExitCode> {
         Ok(system) => scenarios.push(system),
         Err(e) => eprintln!(
             "bench sync: skipping the system scenario: {}",
-            crate::project::one_line(&e)
+            crate::cli::one_line(&e)
         ),
     }
     scenarios.push(synthetic_scenario(500));
@@ -174,8 +174,8 @@ struct ScratchDir(PathBuf);
 
 impl ScratchDir {
     fn new(which: &str) -> Result<ScratchDir> {
-        let path =
-            crate::project::state_dir().join(format!("bench-sync-{}-{which}", std::process::id()));
+        let path = crate::workspace::state_dir()
+            .join(format!("bench-sync-{}-{which}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
         Ok(ScratchDir(path))
@@ -293,7 +293,7 @@ fn change_one_image(manifests: &Path) -> Result<()> {
 /// before any are committed, rendered from the definitions with stand-in
 /// image digests (the figures do not depend on the digests' values).
 fn system_scenario() -> Result<Scenario> {
-    let root = crate::project::root();
+    let root = crate::workspace::root();
     match committed_manifests(&root) {
         Ok(files) => Ok(Scenario {
             name: "system".into(),
@@ -302,7 +302,7 @@ fn system_scenario() -> Result<Scenario> {
         Err(why) => {
             eprintln!(
                 "bench sync: {}; rendering them with stand-in digests",
-                crate::project::one_line(&why)
+                crate::cli::one_line(&why)
             );
             Ok(Scenario {
                 name: "system (rendered)".into(),
@@ -347,15 +347,15 @@ fn rendered_manifests(root: &Path) -> Result<Vec<(String, String)>> {
         root.join("environments/minikube/env.yaml"),
         env_dir.join("env.yaml"),
     )?;
-    let mut record = crate::image_record::ImageRecord::default();
-    for service in crate::project::SERVICES {
+    let mut record = crate::image::record::ImageRecord::default();
+    for service in crate::workspace::SERVICES {
         let digest = format!(
             "sha256:{}",
             hex::encode(sha2::Sha256::digest(service.name.as_bytes()))
         );
         record.images.insert(
             service.name.to_string(),
-            crate::image_record::ImageEntry {
+            crate::image::record::ImageEntry {
                 name: service.name.to_string(),
                 content_tag: format!("c-{}", &digest[7..19]),
                 commit_tag: "0000000".into(),

@@ -11,10 +11,10 @@ mod supervisor;
 
 pub use state::DevState;
 
-use crate::infra::postgres::{self, Postgres, PostgresConfig};
-use crate::infra::process;
-use crate::infra::redis::{self, Redis, RedisConfig};
-use crate::project::{self, Kind, SERVICES};
+use crate::local::postgres::{self, Postgres, PostgresConfig};
+use crate::local::process;
+use crate::local::redis::{self, Redis, RedisConfig};
+use crate::workspace::{self, Kind, SERVICES};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
@@ -63,7 +63,7 @@ pub struct DevArgs {
 
 fn parse_port(text: &str) -> Result<(String, u16), String> {
     let (name, port) = text.split_once('=').ok_or("expected SERVICE=PORT")?;
-    let service = project::service(name).map_err(|e| e.to_string())?;
+    let service = workspace::service(name).map_err(|e| e.to_string())?;
     if service.kind == Kind::Cli {
         return Err(format!("{name} is a command-line tool, it has no port"));
     }
@@ -87,11 +87,11 @@ pub fn run(args: DevArgs) -> Result<ExitCode> {
         Ok(()) => system.print_banner()?,
         Err(err) => eprintln!(
             "warning: {} (still trying; see the log lines above)",
-            project::one_line(&err)
+            crate::cli::one_line(&err)
         ),
     }
     // A closed stdout ends dev as Ctrl-C does (see stdout.rs).
-    while !stop.load(Ordering::SeqCst) && !crate::stdout::closed() {
+    while !stop.load(Ordering::SeqCst) && !crate::cli::stdout::closed() {
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!("stopping every service, Redis and PostgreSQL");
@@ -118,7 +118,7 @@ impl System {
         let state_dir = args
             .state_dir
             .clone()
-            .unwrap_or_else(|| project::state_dir().join("dev"));
+            .unwrap_or_else(|| workspace::state_dir().join("dev"));
         std::fs::create_dir_all(&state_dir)
             .with_context(|| format!("creating {}", state_dir.display()))?;
         let state_dir = std::fs::canonicalize(&state_dir)?;
@@ -343,7 +343,7 @@ fn service_env(zone: &dns::Zone, dns_port: u16) -> Vec<(String, String)> {
 pub fn build_services(release: bool) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.arg("build").current_dir(project::root());
+    cmd.arg("build").current_dir(workspace::root());
     if release {
         cmd.arg("--release");
     }
@@ -358,7 +358,7 @@ pub fn build_services(release: bool) -> Result<PathBuf> {
     if !status.success() {
         bail!("building the services failed ({status})");
     }
-    Ok(project::target_dir().join(if release { "release" } else { "debug" }))
+    Ok(workspace::target_dir().join(if release { "release" } else { "debug" }))
 }
 
 /// Coloured, padded service names for log prefixes.
@@ -369,7 +369,7 @@ struct Labels {
 
 impl Labels {
     fn new() -> Self {
-        let colour = crate::colour::enabled();
+        let colour = crate::cli::colour::enabled();
         let width = SERVICES.iter().map(|s| s.name.len()).max().unwrap_or(0);
         Labels { colour, width }
     }

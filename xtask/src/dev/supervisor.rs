@@ -1,7 +1,7 @@
 //! Keeps one service running: starts it, restarts it with exponential backoff
 //! when it exits, stops it when the runner stops.
 
-use crate::infra::process::{self, Output};
+use crate::local::process::{self, Output};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -65,7 +65,7 @@ fn run_loop(
         ) {
             Ok(child) => child,
             Err(err) => {
-                let _ = outln!("{prefix}cannot start: {}", crate::project::one_line(&err));
+                let _ = outln!("{prefix}cannot start: {}", crate::cli::one_line(&err));
                 sleep_unless(backoff, stop);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
@@ -83,7 +83,7 @@ fn run_loop(
         }
         let how = match status {
             Ok(status) => status.to_string(),
-            Err(err) => crate::project::one_line(&err),
+            Err(err) => crate::cli::one_line(&err),
         };
         let _ = outln!(
             "{prefix}exited ({how}); restarting in {}s",

@@ -2,9 +2,10 @@
 
 use super::cluster::Cluster;
 use super::live;
+use super::output;
 use super::plan::{self, Action, Plan, Rules};
-use super::report::{self, Output};
 use super::source::Desired;
+use crate::cli::Format;
 use anyhow::Result;
 use serde_json::json;
 use std::process::ExitCode;
@@ -24,11 +25,11 @@ pub async fn plan_sync(cluster: &Cluster, desired: &Desired) -> Result<Plan> {
 }
 
 /// Exit 0 in sync, 1 with differences (kubectl diff's convention).
-pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Result<ExitCode> {
+pub async fn diff(cluster: &Cluster, desired: &Desired, format: Format) -> Result<ExitCode> {
     let env = &desired.env;
     let plan = plan_sync(cluster, desired).await?;
-    match output {
-        Output::Json => {
+    match format {
+        Format::Json | Format::Yaml => {
             let objects: Vec<_> = plan
                 .changes
                 .iter()
@@ -36,7 +37,7 @@ pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Resul
                     json!({
                         "kind": c.key.kind, "namespace": c.key.namespace, "name": c.key.name,
                         "action": c.action, "reason": c.reason,
-                        "diff": if matches!(c.action, Action::Unchanged | Action::Keep | Action::Foreign) { None } else { Some(report::change_diff(c, false)) },
+                        "diff": if matches!(c.action, Action::Unchanged | Action::Keep | Action::Foreign) { None } else { Some(output::change_diff(c, false)) },
                     })
                 })
                 .collect();
@@ -44,10 +45,10 @@ pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Resul
                 "env": env.name, "commit": desired.commit, "inSync": plan.in_sync(),
                 "summary": plan.summary(), "objects": objects,
             });
-            outln!("{}", serde_json::to_string_pretty(&doc)?)?;
+            crate::cli::output::emit(format, &doc)?;
         }
-        Output::Text => {
-            let colour = crate::colour::enabled();
+        Format::Text => {
+            let colour = crate::cli::colour::enabled();
             for change in plan
                 .changes
                 .iter()
@@ -55,9 +56,9 @@ pub async fn diff(cluster: &Cluster, desired: &Desired, output: Output) -> Resul
             {
                 match (&change.reason, change.action) {
                     (Some(reason), Action::Keep | Action::Foreign) => {
-                        outln!("{}: {reason}", report::label(&change.key))?;
+                        outln!("{}: {reason}", output::label(&change.key))?;
                     }
-                    _ => out!("{}", report::change_diff(change, colour))?,
+                    _ => out!("{}", output::change_diff(change, colour))?,
                 }
             }
             outln!("{}", plan.summary())?;

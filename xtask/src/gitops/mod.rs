@@ -7,7 +7,7 @@
 //! `plan` decides create / configure / unchanged / prune / keep / not ours
 //! (`normalize` does the request-free comparison, a dry-run confirms only what
 //! looks different); `sync` takes the `lease`, applies, prunes and keeps the
-//! `inventory`; `rollout` waits; `report` prints; `watch` loops, woken also by `webhook`. `diff` and
+//! `inventory`; `rollout` waits; `output` prints; `watch` loops, woken also by `webhook`. `diff` and
 //! `status` share live + plan; `preview` is diff's plan for `review --live`. This file holds only the arguments and the
 //! entry points.
 
@@ -19,11 +19,12 @@ mod kinds;
 mod lease;
 mod live;
 pub(crate) mod normalize;
+pub(crate) mod output;
 mod plan;
 mod preview;
 mod prune;
-pub(crate) mod report;
 mod rollout;
+pub mod secrets;
 mod source;
 mod status;
 mod sync;
@@ -33,10 +34,10 @@ mod watch;
 mod webhook;
 pub(crate) mod yaml;
 
-use anyhow::{Context, Result, bail};
+use crate::cli::Format;
+use anyhow::{Result, bail};
 use plan::Rules;
 pub use preview::{LiveChange, LivePlan, preview};
-pub use report::Output;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -60,9 +61,9 @@ pub struct Target {
     /// Read manifests and env.yaml from this git repository (tests, benches).
     #[arg(long, hide = true)]
     pub repo: Option<PathBuf>,
-    /// Output format: `text` for people, `json` for machines.
-    #[arg(short, long, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
+    /// Output format: `text` for people, `json` or `yaml` for machines.
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
 }
 
 #[derive(clap::Args)]
@@ -184,13 +185,6 @@ pub struct StatusArgs {
     pub target: Target,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 /// A repository and a connected cluster: what every command needs.
 pub struct Session {
     pub repo: PathBuf,
@@ -226,7 +220,7 @@ impl Session {
         if !self.context_override && desired.env.context != self.cluster.context {
             bail!(
                 "commit {} deploys `{}` to context `{}`, but this run is connected to `{}`; nothing was changed",
-                report::short(&desired.commit),
+                output::short(&desired.commit),
                 self.env,
                 desired.env.context,
                 self.cluster.context
@@ -236,7 +230,7 @@ impl Session {
             eprintln!(
                 "warning: uncommitted changes under environments/{}/ are ignored (using commit {}): {}",
                 self.env,
-                report::short(&desired.commit),
+                output::short(&desired.commit),
                 desired.uncommitted.join(", ")
             );
         }
@@ -258,7 +252,7 @@ impl Session {
 
 pub fn run_diff(args: DiffArgs) -> Result<ExitCode> {
     let rev = args.target.rev.as_deref();
-    runtime()?.block_on(async {
+    crate::cli::runtime()?.block_on(async {
         let session = Session::open(&args.target, rev).await?;
         let desired = session.desired(rev)?;
         diff::diff(&session.cluster, &desired, args.target.output).await
@@ -267,7 +261,7 @@ pub fn run_diff(args: DiffArgs) -> Result<ExitCode> {
 
 pub fn run_status(args: StatusArgs) -> Result<ExitCode> {
     let rev = args.target.rev.as_deref();
-    runtime()?.block_on(async {
+    crate::cli::runtime()?.block_on(async {
         let session = Session::open(&args.target, rev).await?;
         let desired = session.desired(rev)?;
         status::status(
@@ -293,7 +287,7 @@ pub fn run_sync(args: SyncArgs) -> Result<ExitCode> {
         }),
         _ => None,
     };
-    runtime()?.block_on(async {
+    crate::cli::runtime()?.block_on(async {
         let session = Session::open(&args.target, rev).await?;
         if args.watch {
             let watch = watch::Watch {
@@ -310,7 +304,7 @@ pub fn run_sync(args: SyncArgs) -> Result<ExitCode> {
         let desired = session.desired(rev)?;
         let started = Instant::now();
         let outcome = session.sync(&desired, &options).await?;
-        report::print_sync(
+        output::print_sync(
             &desired,
             session.context(),
             &outcome,

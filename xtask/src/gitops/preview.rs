@@ -1,8 +1,8 @@
 //! What syncing one commit would do to the live cluster now, as data: the
 //! plan `diff` prints, for `review --live`.
 
+use super::output;
 use super::plan::Action;
-use super::report::{self, Output};
 use super::{Session, Target, diff};
 use anyhow::Result;
 use serde::Serialize;
@@ -48,9 +48,9 @@ pub fn preview(
         context: context.map(str::to_string),
         kubeconfig: kubeconfig.map(Path::to_path_buf),
         repo: Some(PathBuf::from(repo)),
-        output: Output::Text,
+        output: crate::cli::Format::Text,
     };
-    super::runtime()?.block_on(async {
+    crate::cli::runtime()?.block_on(async {
         let session = Session::open(&target, Some(rev)).await?;
         let desired = session.desired(Some(rev))?;
         let plan = diff::plan_sync(&session.cluster, &desired).await?;
@@ -59,11 +59,11 @@ pub fn preview(
             .iter()
             .filter(|c| c.action != Action::Unchanged)
             .map(|c| LiveChange {
-                object: report::label(&c.key),
+                object: output::label(&c.key),
                 action: c.action,
                 reason: c.reason.clone(),
                 diff: matches!(c.action, Action::Create | Action::Configure | Action::Prune)
-                    .then(|| report::change_diff(c, false)),
+                    .then(|| output::change_diff(c, false)),
             })
             .collect();
         Ok(LivePlan {

@@ -96,7 +96,7 @@ fn read_environment(
 ) -> Result<Environment> {
     let file = Environment::file_of(env);
     let id = commit.id().to_string();
-    let short = super::report::short(&id);
+    let short = super::output::short(&id);
     let entry = commit.tree()?.get_path(&file).map_err(|_| {
         anyhow!(
             "commit {short} has no {}: no environment `{env}` there (sync reads env.yaml from the commit it deploys)",
@@ -120,7 +120,7 @@ pub fn read(repo_root: &Path, env: &str, rev: Option<&str>) -> Result<Desired> {
     let environment = read_environment(&repo, &commit, env)?;
     let dir = manifests_dir(env);
     let id = commit.id().to_string();
-    let short = super::report::short(&id);
+    let short = super::output::short(&id);
     let tree = commit.tree()?;
     let entry = tree.get_path(Path::new(&dir)).map_err(|_| {
         anyhow!("commit {short} has no {dir}/: render and commit the manifests first (`cargo xtask release --env {env}`)")
@@ -307,7 +307,7 @@ pub fn commits_ahead(repo_root: &Path, base: &str, head: &str) -> Option<usize> 
 
 /// The repository root to read from: `--repo` or the workspace.
 pub fn repo_root(flag: Option<&PathBuf>) -> PathBuf {
-    flag.cloned().unwrap_or_else(crate::project::root)
+    flag.cloned().unwrap_or_else(crate::workspace::root)
 }
 
 #[cfg(test)]

@@ -4,11 +4,12 @@
 
 use super::cluster::Cluster;
 use super::live;
+use super::output::{self, short};
 use super::plan::{self, Action, Rules};
-use super::report::{self, Output, short};
 use super::rollout::{self, Health};
 use super::source::{self, Desired};
 use super::synced;
+use crate::cli::Format;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -38,7 +39,7 @@ pub async fn status(
     repo: &Path,
     desired: &Desired,
     git_label: &str,
-    output: Output,
+    format: Format,
 ) -> Result<ExitCode> {
     let env = &desired.env;
     let mut live = live::fetch(cluster, desired).await?;
@@ -113,8 +114,8 @@ pub async fn status(
         .collect();
     let healthy = not_ready == 0 && rows.iter().all(|r| r.state == "in sync");
 
-    match output {
-        Output::Json => {
+    match format {
+        Format::Json | Format::Yaml => {
             let counts: serde_json::Map<String, serde_json::Value> = counts
                 .iter()
                 .map(|(state, n)| (state.to_string(), (*n).into()))
@@ -124,9 +125,9 @@ pub async fn status(
                 "syncedCommit": synced, "commitsAhead": ahead, "healthy": healthy,
                 "counts": counts, "notReady": not_ready, "objects": rows,
             });
-            outln!("{}", serde_json::to_string_pretty(&doc)?)?;
+            crate::cli::output::emit(format, &doc)?;
         }
-        Output::Text => {
+        Format::Text => {
             let mut table = vec![vec![
                 "KIND".into(),
                 "NAME".into(),
@@ -146,7 +147,7 @@ pub async fn status(
                     health,
                 ]);
             }
-            out!("{}", report::table(&table))?;
+            out!("{}", output::table(&table))?;
             let mut line: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
             if not_ready > 0 {
                 line.push(format!("{not_ready} not ready"));

@@ -14,8 +14,8 @@ use super::inventory::Inventory;
 use super::kinds::{ObjectKey, STATEFULSET_STAGE};
 use super::lease::{self, NamespaceMissing};
 use super::live::{self, Live};
+use super::output::short;
 use super::plan::{self, Action, Plan, Rules};
-use super::report::short;
 use super::rollout::{self, Health, Waiter};
 use super::source::{Desired, DesiredObject};
 use crate::ownership::Owner;
@@ -348,7 +348,7 @@ impl<'a> Run<'a> {
                 progress.finish_and_clear();
                 self.rollout_error = Some(format!(
                     "{}; the Deployments and everything after them were not applied",
-                    crate::project::one_line(&e)
+                    crate::cli::one_line(&e)
                 ));
                 false
             }
@@ -434,7 +434,7 @@ impl<'a> Run<'a> {
             .map(|o| o.key.clone())
             .collect();
         if let Err(e) = self.waiter().wait(&keys, &self.known).await {
-            self.rollout_error = Some(crate::project::one_line(&e));
+            self.rollout_error = Some(crate::cli::one_line(&e));
         }
     }
 
@@ -476,7 +476,7 @@ fn refuse_namespace_change(desired: &Desired, live: &Live, options: &SyncOptions
 fn refuse_foreign(plan: &Plan) -> Result<()> {
     let foreign: Vec<String> = plan
         .foreign()
-        .map(|c| super::report::label(&c.key))
+        .map(|c| super::output::label(&c.key))
         .collect();
     if foreign.is_empty() {
         return Ok(());

@@ -11,8 +11,9 @@
 //! widened before applying and narrowed only after pruning, so a cut sync is
 //! like a crashed one and the next sync completes it).
 
-use super::report::{self, Output, short};
+use super::output::{self, short};
 use super::{Session, SyncOptions};
+use crate::cli::Format;
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::Path;
 use std::process::{ExitCode, Stdio};
@@ -27,7 +28,7 @@ pub struct Watch<'a> {
     pub fetch: bool,
     /// `--listen`: pushes wake the loop at once (see webhook.rs).
     pub webhook: Option<Webhook>,
-    pub output: Output,
+    pub output: Format,
 }
 
 /// Where to listen for push webhooks, and their secret.
@@ -115,7 +116,7 @@ impl Watch<'_> {
                     }
                 }
                 // A failed fetch (or an unreadable HEAD): tried again at the next interval.
-                Err(e) => eprintln!("error: {}", crate::project::one_line(&e)),
+                Err(e) => eprintln!("error: {}", crate::cli::one_line(&e)),
             }
             pushed_at = None;
             tokio::select! {
@@ -190,7 +191,7 @@ impl Watch<'_> {
             if matches!(due, Due::Resync) && !repaired && outcome.rollout_error.is_none() {
                 eprintln!("resync: {} is in sync, nothing written", short(commit));
             } else {
-                report::print_sync(
+                output::print_sync(
                     &desired,
                     self.session.context(),
                     &outcome,
@@ -208,7 +209,7 @@ impl Watch<'_> {
                 false
             }
             Err(e) => {
-                eprintln!("error: {}", crate::project::one_line(&e));
+                eprintln!("error: {}", crate::cli::one_line(&e));
                 false
             }
         }

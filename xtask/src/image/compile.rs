@@ -4,7 +4,7 @@ use anyhow::{Result, anyhow};
 use std::path::Path;
 use xshell::{Shell, cmd};
 
-use crate::project::SERVICES;
+use crate::workspace::SERVICES;
 
 /// Builds every service of [`SERVICES`], even when one image is new: cargo unifies
 /// dependency features across the packages of one invocation, so a service built alone

@@ -43,7 +43,7 @@ impl CommitInfo {
 /// commit's tree written to a temporary folder); None for anything that is
 /// not a service built here (an upstream image).
 pub fn input_paths(root: &Path, service: &str) -> Result<Option<InputPaths>> {
-    if crate::project::service(service).is_err() {
+    if crate::workspace::service(service).is_err() {
         return Ok(None);
     }
     let ws = Workspace::load(root)?;

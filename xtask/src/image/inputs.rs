@@ -286,7 +286,7 @@ impl SharedInputs {
 pub fn content_tag(
     ws: &Workspace,
     shared: &SharedInputs,
-    service: &crate::project::Service,
+    service: &crate::workspace::Service,
 ) -> Result<String> {
     let mut h = Sha256::new();
     field(&mut h, "shared", &shared.digest);

@@ -5,7 +5,7 @@
 //! the engine already has -> one `cargo build --release` for the rest
 //! (compile.rs) -> layers + config assembled here (rootfs.rs, archive.rs) ->
 //! `POST /images/load` (engine.rs) -> optional push (engine.rs, credentials.rs)
-//! -> `target/xtask/images.json` (crate::image_record) and a table (output.rs).
+//! -> `target/xtask/images.json` (crate::image::record) and a table (output.rs).
 
 mod archive;
 mod compile;
@@ -15,16 +15,17 @@ mod git_info;
 pub mod history;
 mod inputs;
 mod output;
+pub mod record;
 mod registry_cmd;
 mod rootfs;
 
 pub use registry_cmd::{RegistryArgs, run_registry};
 
-use crate::image_record::{ImageEntry, ImageRecord};
-use crate::project::{self, Kind, Service};
+use crate::workspace::{self, Kind, Service};
 use anyhow::{Context, Result, bail};
 use engine::Engine;
-use output::{Outcome, OutputFormat, Row};
+use output::{Outcome, Row};
+use record::{ImageEntry, ImageRecord};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -61,7 +62,7 @@ pub struct CommonArgs {
     pub env: Option<String>,
     /// `text` (a table) or `json` (the rows, for machines).
     #[arg(short, long, value_enum, default_value = "text")]
-    pub output: OutputFormat,
+    pub output: crate::cli::Format,
     /// Workspace to build (default: this one). For tests on a copy.
     #[arg(long, hide = true)]
     pub workspace: Option<PathBuf>,
@@ -78,7 +79,7 @@ pub struct CommonArgs {
 pub fn run_build(args: BuildArgs) -> Result<ExitCode> {
     let mut services = Vec::new();
     for name in &args.services {
-        let service = project::service(name)?;
+        let service = workspace::service(name)?;
         if !services.iter().any(|s: &&Service| s.name == service.name) {
             services.push(service);
         }
@@ -87,15 +88,8 @@ pub fn run_build(args: BuildArgs) -> Result<ExitCode> {
 }
 
 pub fn run_build_all(args: BuildAllArgs) -> Result<ExitCode> {
-    let services: Vec<&Service> = project::SERVICES.iter().collect();
+    let services: Vec<&Service> = workspace::SERVICES.iter().collect();
     build(&services, &args.common)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 /// Where `--push` goes: `--registry`, else the environment's registry.
@@ -124,9 +118,10 @@ fn build(services: &[&Service], args: &CommonArgs) -> Result<ExitCode> {
         Some(dir) => dir
             .canonicalize()
             .with_context(|| format!("workspace {}", dir.display()))?,
-        None => project::root(),
+        None => workspace::root(),
     };
-    let rows = runtime()?.block_on(build_async(services, args, &root, registry.as_deref()))?;
+    let rows =
+        crate::cli::runtime()?.block_on(build_async(services, args, &root, registry.as_deref()))?;
     output::print(&rows, args.output)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -196,7 +191,7 @@ async fn build_async(
     // 3. Package and load each new image.
     for row in rows.iter_mut().filter(|r| r.outcome == Outcome::Built) {
         output::progress(&row.service, "packaging");
-        let service = project::service(&row.service)?;
+        let service = workspace::service(&row.service)?;
         let tarball = package(&ws, &stamps[service.name], service, row)?;
         engine.load(tarball).await?;
         let reference = format!("{}:{}", row.repo, row.content_tag);

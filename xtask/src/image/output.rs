@@ -5,12 +5,6 @@ use anyhow::Result;
 use bollard::models::ImageInspect;
 use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
@@ -73,12 +67,11 @@ pub fn progress(service: &str, what: &str) {
     eprintln!("{service:<14} {what}");
 }
 
-pub fn print(rows: &[Row], format: OutputFormat) -> Result<()> {
-    let text = match format {
-        OutputFormat::Json => serde_json::to_string_pretty(rows)? + "\n",
-        OutputFormat::Text => table(rows),
-    };
-    out!("{text}")?;
+pub fn print(rows: &[Row], format: crate::cli::Format) -> Result<()> {
+    match format {
+        crate::cli::Format::Text => out!("{}", table(rows))?,
+        format => crate::cli::output::emit(format, &rows)?,
+    }
     Ok(())
 }
 

@@ -2,10 +2,10 @@
 //!
 //! Runs the `registry:2` image when the engine already has it (it cannot be
 //! pulled everywhere), else Debian's `docker-registry` binary through
-//! `infra::registry`. `--tls` serves HTTPS with a self-signed certificate kept
+//! `local::registry`. `--tls` serves HTTPS with a self-signed certificate kept
 //! in the data folder (so engines trusting it keep trusting it across restarts).
 
-use crate::infra::registry::{self, RegistryConfig};
+use crate::local::registry::{self, RegistryConfig};
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,12 +27,12 @@ pub struct RegistryArgs {
 
 pub fn run_registry(args: RegistryArgs) -> Result<ExitCode> {
     // Before anything is announced: a busy port is one clear error.
-    crate::infra::process::ensure_port_free(args.listen)
+    crate::local::process::ensure_port_free(args.listen)
         .context("cannot start the registry (choose a free port with --listen)")?;
     let data = args
         .data
         .clone()
-        .unwrap_or_else(|| crate::project::state_dir().join("registry"));
+        .unwrap_or_else(|| crate::workspace::state_dir().join("registry"));
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let data = data.canonicalize()?;
     let tls = if args.tls {
@@ -41,9 +41,9 @@ pub fn run_registry(args: RegistryArgs) -> Result<ExitCode> {
         None
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let stop = crate::infra::process::catch_stop_signals();
+    let stop = crate::local::process::catch_stop_signals();
 
-    let runtime = super::runtime()?;
+    let runtime = crate::cli::runtime()?;
     let engine = runtime.block_on(super::engine::Engine::connect()).ok();
     let image = match &engine {
         Some(engine) => runtime

@@ -11,7 +11,7 @@
 
 use super::definition::is_sha256_digest;
 use crate::environment::Environment;
-use crate::image_record::ImageRecord;
+use crate::image::record::ImageRecord;
 use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 //! - `objects`, `policy`: typed Kubernetes objects
 //! - `render`: all of it into memory; `files`: write or `--check`
 //! - `yaml11`: quoting so kubectl's YAML 1.1 reads strings as strings
-//! - `commit`: git2 commit of one environment folder; `secrets`: the cluster Secrets
+//! - `commit`: git2 commit of one environment folder
 
 pub mod commit;
 pub mod definition;
@@ -15,10 +15,9 @@ pub mod objects;
 mod overrides;
 pub mod policy;
 pub mod render;
-pub mod secrets;
 pub mod yaml11;
 
-use crate::image_record::ImageRecord;
+use crate::image::record::ImageRecord;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,13 +41,7 @@ pub struct RenderArgs {
     pub images: Option<PathBuf>,
     /// `text`, or `json`: {"env", "clean", "changed", "missing", "extra", "unchanged", "notes"}.
     #[arg(short, long, value_enum, default_value = "text")]
-    pub output: Output,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
-    Text,
-    Json,
+    pub output: crate::cli::Format,
 }
 
 #[derive(clap::Args)]
@@ -62,39 +55,8 @@ pub struct CommitArgs {
     pub root: Option<PathBuf>,
 }
 
-#[derive(clap::Args)]
-#[command(after_help = "Example: cargo xtask release --env minikube --registry 127.0.0.1:5000")]
-pub struct ReleaseArgs {
-    /// Environment to propose a deploy for.
-    #[arg(long)]
-    pub env: String,
-    /// env.yaml's registry at another address (e.g. a port-forward): pushed
-    /// there, recorded and named in the manifests as env.yaml's registry.
-    #[arg(long)]
-    pub registry: Option<String>,
-}
-
-#[derive(clap::Args)]
-#[command(
-    after_help = "Creates missing Secrets; with --rotate, replaces their values.\nValues: $POSTGRES_PASSWORD / $REDIS_PASSWORD when set, else generated.\nExample: cargo xtask secrets --env minikube\n         POSTGRES_PASSWORD=... cargo xtask secrets --env aws --rotate"
-)]
-pub struct SecretsArgs {
-    /// Environment: its kube context and namespace come from env.yaml.
-    #[arg(long)]
-    pub env: String,
-    /// Replace the values of Secrets that exist already.
-    #[arg(long)]
-    pub rotate: bool,
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// Use this kube context instead of env.yaml's `context`.
-    #[arg(long)]
-    pub context: Option<String>,
-}
-
 pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
-    let root = args.root.unwrap_or_else(crate::project::root);
+    let root = args.root.unwrap_or_else(crate::workspace::root);
     let record = images::load_record(&args.images.unwrap_or_else(ImageRecord::path))?;
     let (rendered, notes) = render::render_with_notes(&root, &args.env, &record)?;
     let dir = render::manifests_dir(&args.env);
@@ -108,7 +70,7 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     };
-    if args.output == Output::Json {
+    if !args.output.is_text() {
         let report = serde_json::json!({
             "env": args.env,
             "check": args.check,
@@ -119,7 +81,7 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
             "unchanged": comparison.unchanged,
             "notes": notes,
         });
-        outln!("{report}")?;
+        crate::cli::output::emit(args.output, &report)?;
         return Ok(code);
     }
     for note in &notes {
@@ -159,7 +121,7 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
 }
 
 pub fn run_commit(args: CommitArgs) -> Result<ExitCode> {
-    let root = args.root.unwrap_or_else(crate::project::root);
+    let root = args.root.unwrap_or_else(crate::workspace::root);
     match commit::commit_environment(&root, &args.env)? {
         Some(outcome) => outln!(
             "{} {}",
@@ -169,88 +131,4 @@ pub fn run_commit(args: CommitArgs) -> Result<ExitCode> {
         None => outln!("environments/{}/: nothing to commit", args.env)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn run_release(args: ReleaseArgs) -> Result<ExitCode> {
-    let root = crate::project::root();
-    let env = crate::environment::Environment::load(&args.env)?;
-    let registry = args
-        .registry
-        .clone()
-        .unwrap_or_else(|| env.registry.clone());
-    push_images(&root, &env, &registry)?;
-    render_environment(&root, &args.env)?;
-    run_commit(CommitArgs {
-        env: args.env,
-        root: None,
-    })
-}
-
-/// Release step 1: `build-all --push` of the workspace at `root` to `registry`.
-pub fn push_images(
-    root: &std::path::Path,
-    env: &crate::environment::Environment,
-    registry: &str,
-) -> Result<()> {
-    outln!(
-        "release {}: build-all --push --registry {registry}",
-        env.name
-    )?;
-    // `--registry` is the environment's registry reached at another address
-    // (a port-forward): the push is recorded under the environment's name for
-    // it too, and render for this environment reads only that name.
-    let record_as = (registry != env.registry).then_some(env.registry.as_str());
-    let code = crate::image::run_build_all(build_all_args(root, registry, record_as)?)?;
-    if code != ExitCode::SUCCESS {
-        anyhow::bail!("build-all --push failed: nothing rendered or committed");
-    }
-    if let Some(known) = record_as {
-        outln!("note: pushed to {registry}, recorded as {known}: the manifests reference {known}")?;
-    }
-    Ok(())
-}
-
-/// Release step 2: render the environment's manifests from the image record.
-pub fn render_environment(root: &std::path::Path, env: &str) -> Result<()> {
-    run_render(RenderArgs {
-        env: env.to_string(),
-        check: false,
-        root: Some(root.to_path_buf()),
-        images: None,
-        output: Output::Text,
-    })?;
-    Ok(())
-}
-
-/// H4's `build-all` arguments, built through clap so that release follows
-/// whatever flags build-all has (`--push --registry`).
-fn build_all_args(
-    root: &std::path::Path,
-    registry: &str,
-    record_as: Option<&str>,
-) -> Result<crate::image::BuildAllArgs> {
-    #[derive(clap::Parser)]
-    struct BuildAll {
-        #[command(flatten)]
-        args: crate::image::BuildAllArgs,
-    }
-    let root = root.to_string_lossy();
-    let mut argv = vec![
-        "build-all",
-        "--push",
-        "--registry",
-        registry,
-        "--workspace",
-        &root,
-    ];
-    if let Some(name) = record_as {
-        argv.extend(["--record-as", name]);
-    }
-    let parsed = <BuildAll as clap::Parser>::try_parse_from(argv)
-        .map_err(|e| anyhow::anyhow!("build-all arguments: {e}"))?;
-    Ok(parsed.args)
-}
-
-pub fn run_secrets(args: SecretsArgs) -> Result<ExitCode> {
-    secrets::run(args)
 }

@@ -8,7 +8,7 @@ use super::objects::{self, InfraPlan, ServicePlan};
 use super::overrides;
 use super::policy::{self, Traffic};
 use crate::environment::{Environment, ServiceType, Size};
-use crate::image_record::ImageRecord;
+use crate::image::record::ImageRecord;
 use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;

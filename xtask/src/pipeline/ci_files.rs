@@ -37,7 +37,7 @@ fn invocation(line: &str) -> Option<Vec<String>> {
 
 #[test]
 fn every_cargo_xtask_line_of_the_ci_files_parses() {
-    let root = crate::project::root();
+    let root = crate::workspace::root();
     let mut parsed = 0;
     for file in ci_files(&root) {
         let text = std::fs::read_to_string(&file)

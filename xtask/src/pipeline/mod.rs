@@ -52,7 +52,7 @@ pub struct PipelineArgs {
     pub deploy: bool,
     /// `text`, or `json`: {"env", "result", "failed", "stages": [{"stage", "result", "seconds", "detail"}]}.
     #[arg(short, long, value_enum, default_value = "text")]
-    pub output: crate::manifest::Output,
+    pub output: crate::cli::Format,
     /// Also write the stages as JUnit XML (what Jenkins and GitHub render).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,

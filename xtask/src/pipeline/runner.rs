@@ -15,7 +15,7 @@ pub fn run(args: PipelineArgs) -> Result<ExitCode> {
         Some(dir) => dir
             .canonicalize()
             .with_context(|| format!("workspace {}", dir.display()))?,
-        None => crate::project::root(),
+        None => crate::workspace::root(),
     };
     let env = Environment::load_in(&root, &args.env)?;
     let selected = selection(&args)?;
@@ -82,7 +82,7 @@ fn run_stages(selected: &[Stage], cx: &Context) -> std::io::Result<Vec<StageResu
         let seconds = started.elapsed().as_secs_f64();
         let (outcome, detail) = match outcome {
             Ok(detail) => (Outcome::Passed, detail),
-            Err(e) => (Outcome::Failed, crate::project::one_line(&e)),
+            Err(e) => (Outcome::Failed, crate::cli::one_line(&e)),
         };
         outln!(
             "<== {} {} in {seconds:.1}s: {detail}",

@@ -93,7 +93,7 @@ fn check(cx: &Context) -> Result<String> {
             check: true,
             root: Some(cx.root.clone()),
             images: None,
-            output: manifest::Output::Text,
+            output: crate::cli::Format::Text,
         })?;
         if code != ExitCode::SUCCESS {
             bail!("render --env {env} --check: the committed manifests are not what render writes");
@@ -124,7 +124,7 @@ fn test(cx: &Context) -> Result<String> {
         "cargo xtask test -- {}",
         cx.args.test_args.join(" ")
     ))?;
-    let code = crate::test_cmd::run(crate::test_cmd::TestArgs {
+    let code = crate::cmd::test::run(crate::cmd::test::TestArgs {
         cargo_args: cx.args.test_args.clone(),
     })?;
     if code != ExitCode::SUCCESS {
@@ -135,7 +135,7 @@ fn test(cx: &Context) -> Result<String> {
 
 fn build(cx: &Context) -> Result<String> {
     let registry = cx.registry();
-    manifest::push_images(&cx.root, &cx.env, &registry)?;
+    crate::release::push_images(&cx.root, &cx.env, &registry)?;
     Ok(format!("images pushed to {registry}"))
 }
 
@@ -201,7 +201,7 @@ fn release(cx: &Context) -> Result<String> {
 
 fn render_and_commit(cx: &Context, env_dir: &str) -> Result<Option<manifest::commit::Outcome>> {
     progress(&format!("render --env {}", cx.env.name))?;
-    manifest::render_environment(&cx.root, &cx.env.name)?;
+    crate::release::render_environment(&cx.root, &cx.env.name)?;
     progress(&format!("commit {env_dir}"))?;
     manifest::commit::commit_environment(&cx.root, &cx.env.name)
 }

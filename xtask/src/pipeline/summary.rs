@@ -1,7 +1,7 @@
 //! The end of a run: a table (stage, result, seconds), or JSON, and JUnit XML.
 
 use super::stages::Stage;
-use crate::manifest::Output;
+use crate::cli::Format;
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -32,16 +32,16 @@ pub struct StageResult {
 pub fn report(
     env: &str,
     results: &[StageResult],
-    output: Output,
+    format: Format,
     junit: Option<&Path>,
 ) -> Result<()> {
     if let Some(path) = junit {
         write_junit(path, env, results)?;
     }
-    match output {
-        Output::Text => out!("{}", table(results))?,
-        // The last line of stdout: the stages print their own progress above it.
-        Output::Json => outln!("{}", json(env, results))?,
+    match format {
+        Format::Text => out!("{}", table(results))?,
+        // The last document on stdout: the stages print their own progress above it.
+        format => crate::cli::output::emit_streamed(format, &json(env, results))?,
     }
     Ok(())
 }

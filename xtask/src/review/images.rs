@@ -197,7 +197,7 @@ fn sources(
     old: Option<&ImageName>,
     new: &ImageName,
 ) -> Sources {
-    if crate::project::service(service).is_err() {
+    if crate::workspace::service(service).is_err() {
         return Sources::Upstream;
     }
     let Some(old) = old else { return Sources::New };
@@ -212,7 +212,7 @@ fn sources(
             commits: commits.into_iter().map(SourceCommit::from).collect(),
         },
         Err(e) => Sources::Unknown {
-            reason: crate::project::one_line(&e),
+            reason: crate::cli::one_line(&e),
         },
     }
 }

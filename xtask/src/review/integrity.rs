@@ -6,7 +6,7 @@
 //! render decides except which digests were pushed.
 
 use super::snapshot::{self, Revision};
-use crate::image_record::ImageRecord;
+use crate::image::record::ImageRecord;
 use crate::manifest::{files, render};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -120,7 +120,7 @@ fn compare_rendered(root: &Path, env: &str) -> Integrity {
         Ok(files) => files,
         Err(e) => {
             return Integrity::RenderFailed {
-                error: crate::project::one_line(&e),
+                error: crate::cli::one_line(&e),
             };
         }
     };
@@ -132,7 +132,7 @@ fn compare_rendered(root: &Path, env: &str) -> Integrity {
             extra: c.extra,
         },
         Err(e) => Integrity::RenderFailed {
-            error: crate::project::one_line(&e),
+            error: crate::cli::one_line(&e),
         },
     }
 }

@@ -142,7 +142,7 @@ impl Review {
 
 /// Build the review `args` ask for, without printing it.
 pub fn review(args: &ReviewArgs) -> Result<Review> {
-    let root = args.repo.clone().unwrap_or_else(crate::project::root);
+    let root = args.repo.clone().unwrap_or_else(crate::workspace::root);
     let repo = snapshot::open(&root)?;
     let base = snapshot::resolve(&repo, &args.base)?;
     let head = snapshot::resolve(&repo, &args.head)?;

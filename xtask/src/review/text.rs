@@ -1,9 +1,9 @@
 //! The review for a terminal: the same sections as markdown, plain text,
-//! coloured as `--color` decides (crate::colour).
+//! coloured as `--color` decides (crate::cli::colour).
 
 use super::Review;
 use super::images::Sources;
-use crate::gitops::report::{coloured_diff, paint, table};
+use crate::gitops::output::{coloured_diff, paint, table};
 
 pub fn render(review: &Review, colour: bool) -> String {
     let mut out = String::new();
@@ -129,5 +129,5 @@ pub fn render(review: &Review, colour: bool) -> String {
 }
 
 pub fn print(review: &Review) -> std::io::Result<()> {
-    out!("{}", render(review, crate::colour::enabled()))
+    out!("{}", render(review, crate::cli::colour::enabled()))
 }

@@ -6,10 +6,9 @@
 //! The Secrets are labelled `managed-by: xtask-secrets`, not `xtask`, so that
 //! sync's prune (of `xtask` objects gone from git) never deletes them.
 
-use super::SecretsArgs;
-use super::definition::{Definitions, EnvValue};
 use crate::environment::Environment;
 use crate::gitops::cluster::{Cluster, connect};
+use crate::manifest::definition::{Definitions, EnvValue};
 use crate::ownership::{
     APPLYSET_PART_OF, MANAGED_BY_LABEL, MANAGED_BY_SECRETS, Owner, SYSTEM, SYSTEM_LABEL,
 };
@@ -20,7 +19,27 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Creates missing Secrets; with --rotate, replaces their values.\nValues: $POSTGRES_PASSWORD / $REDIS_PASSWORD when set, else generated.\nExample: cargo xtask secrets --env minikube\n         POSTGRES_PASSWORD=... cargo xtask secrets --env aws --rotate"
+)]
+pub struct SecretsArgs {
+    /// Environment: its kube context and namespace come from env.yaml.
+    #[arg(long)]
+    pub env: String,
+    /// Replace the values of Secrets that exist already.
+    #[arg(long)]
+    pub rotate: bool,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Use this kube context instead of env.yaml's `context`.
+    #[arg(long)]
+    pub context: Option<String>,
+}
 
 /// Secret name -> key -> the environment variable its value is read from.
 pub type Wanted = BTreeMap<String, BTreeMap<String, String>>;
@@ -42,7 +61,7 @@ pub fn wanted(defs: &Definitions) -> Wanted {
 }
 
 pub fn run(args: SecretsArgs) -> Result<ExitCode> {
-    let root = crate::project::root();
+    let root = crate::workspace::root();
     let env = Environment::load_in(&root, &args.env)?;
     let defs = Definitions::load(&root)?;
     // Secrets names its context (env.yaml's, or --context), so the current

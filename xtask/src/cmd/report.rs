@@ -4,7 +4,7 @@
 //! `dev.json` in the dev state folder).
 
 use crate::dev::DevState;
-use crate::project;
+use crate::workspace;
 use anyhow::{Context, Result, bail};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -33,7 +33,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let state_dir = args
         .state_dir
         .clone()
-        .unwrap_or_else(|| project::state_dir().join("dev"));
+        .unwrap_or_else(|| workspace::state_dir().join("dev"));
     let state = DevState::running_in(&state_dir).with_context(|| {
         format!(
             "no `cargo xtask dev` is running with state in {}; start it first",

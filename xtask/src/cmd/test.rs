@@ -6,11 +6,11 @@
 //! `MICRO_TEST_PG_URL`, `MICRO_TEST_REDIS_URL`, `MICRO_TEST_REGISTRY`, and
 //! `MICRO_BIN_DIR` (the built service binaries, for end-to-end tests).
 
-use crate::infra::postgres::{self, PostgresConfig};
-use crate::infra::process::{self, Output};
-use crate::infra::redis::{self, RedisConfig};
-use crate::infra::registry::{self, RegistryConfig};
-use crate::project;
+use crate::local::postgres::{self, PostgresConfig};
+use crate::local::process::{self, Output};
+use crate::local::redis::{self, RedisConfig};
+use crate::local::registry::{self, RegistryConfig};
+use crate::workspace;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     if cargo_args.first().map(String::as_str) == Some("--") {
         cargo_args.remove(0);
     }
-    let base = project::state_dir().join("test");
+    let base = workspace::state_dir().join("test");
     remove_stale_runs(&base);
     let run_dir = base.join(format!("run-{}", std::process::id()));
     if run_dir.exists() {
@@ -84,7 +84,7 @@ fn run_in(
 
     // A supervised child (its own process group, stopped with the runner), so std::process.
     let mut cmd = Command::new(&cargo);
-    cmd.arg("test").current_dir(project::root());
+    cmd.arg("test").current_dir(workspace::root());
     let selects_packages = cargo_args
         .iter()
         .any(|a| a == "-p" || a.starts_with("--package"));
@@ -133,12 +133,12 @@ fn build_services(cargo: &std::ffi::OsStr, cargo_args: &[String]) -> Option<Path
         return None;
     }
     let mut cmd = Command::new(cargo);
-    cmd.arg("build").current_dir(project::root());
-    for service in project::SERVICES {
+    cmd.arg("build").current_dir(workspace::root());
+    for service in workspace::SERVICES {
         cmd.args(["-p", service.name]);
     }
     match cmd.status() {
-        Ok(status) if status.success() => Some(project::target_dir().join("debug")),
+        Ok(status) if status.success() => Some(workspace::target_dir().join("debug")),
         _ => {
             eprintln!("warning: the service binaries did not build; end-to-end tests will fail");
             None

@@ -92,7 +92,7 @@ pub fn start(cfg: &PostgresConfig) -> Result<Postgres> {
         || match execute(&url, "SELECT 1") {
             Ok(()) => true,
             Err(err) => {
-                last_error = crate::project::one_line(&err);
+                last_error = crate::cli::one_line(&err);
                 false
             }
         },

@@ -5,16 +5,11 @@ use super::normalize::{mask_secrets, strip};
 use super::plan::{Action, Change, Plan};
 use super::source::Desired;
 use super::sync::Outcome;
+use crate::cli::Format;
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-}
 
 pub fn paint(text: &str, code: &str, on: bool) -> String {
     if on {
@@ -102,11 +97,11 @@ pub fn print_sync(
     outcome: &Outcome,
     dry_run: bool,
     took: Duration,
-    output: Output,
+    format: Format,
 ) -> Result<()> {
     let plan = &outcome.plan;
-    match output {
-        Output::Json => {
+    match format {
+        Format::Json | Format::Yaml => {
             let done = |action: Action| {
                 plan.changes
                     .iter()
@@ -124,9 +119,9 @@ pub fn print_sync(
                 "leftBehind": outcome.left_behind,
                 "durationMs": took.as_millis() as u64, "error": outcome.rollout_error,
             });
-            outln!("{}", serde_json::to_string(&doc)?)?;
+            crate::cli::output::emit_streamed(format, &doc)?;
         }
-        Output::Text => {
+        Format::Text => {
             let mut rows = vec![vec![
                 "KIND".to_string(),
                 "NAME".to_string(),

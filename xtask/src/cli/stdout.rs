@@ -44,16 +44,16 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// `print!` that returns `io::Result<()>` instead of panicking.
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::stdout::write(format_args!($($arg)*))
+        $crate::cli::stdout::write(format_args!($($arg)*))
     };
 }
 
 /// `println!` that returns `io::Result<()>` instead of panicking.
 macro_rules! outln {
     () => {
-        $crate::stdout::write(format_args!("\n"))
+        $crate::cli::stdout::write(format_args!("\n"))
     };
     ($($arg:tt)*) => {
-        $crate::stdout::write(format_args!("{}\n", format_args!($($arg)*)))
+        $crate::cli::stdout::write(format_args!("{}\n", format_args!($($arg)*)))
     };
 }

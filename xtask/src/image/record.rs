@@ -46,7 +46,7 @@ impl ImageEntry {
 #[allow(dead_code)]
 impl ImageRecord {
     pub fn path() -> std::path::PathBuf {
-        crate::project::state_dir().join("images.json")
+        crate::workspace::state_dir().join("images.json")
     }
 }
 

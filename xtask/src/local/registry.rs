@@ -3,9 +3,9 @@
 //! HTTP or TLS.
 //!
 //! ```ignore
-//! let reg = infra::registry::start(&RegistryConfig {
+//! let reg = local::registry::start(&RegistryConfig {
 //!     addr: "127.0.0.1:5000".parse()?,
-//!     data_dir: project::state_dir().join("registry"),
+//!     data_dir: workspace::state_dir().join("registry"),
 //!     tls: None,
 //!     output: None,
 //! })?;

@@ -77,15 +77,3 @@ pub fn target_dir() -> PathBuf {
 pub fn state_dir() -> PathBuf {
     target_dir().join("xtask")
 }
-
-/// The error and its causes on one line: `reading env.yaml: no such file`.
-pub fn one_line(err: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ").replace('\n', " ")
-}
