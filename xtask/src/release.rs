@@ -49,7 +49,7 @@ pub fn push_images(root: &Path, env: &Environment, registry: &str) -> Result<()>
             registry: Some(registry.to_string()),
             env: None,
             output: crate::cli::Format::Text,
-            workspace: Some(root.to_path_buf()),
+            root: Some(root.to_path_buf()),
             image_prefix: String::new(),
             record_as: record_as.clone(),
         },

@@ -33,7 +33,7 @@ fn commit_all(root: &std::path::Path) {
 fn xtask(fixture: &Fixture, cluster: &BlockingTestCluster, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
-        .arg("--repo")
+        .arg("--root")
         .arg(fixture.root())
         .env("KUBECONFIG", cluster.kubeconfig())
         .env("NO_COLOR", "1")

@@ -97,7 +97,7 @@ fn review(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("review")
         .args(args)
-        .arg("--repo")
+        .arg("--root")
         .arg(root)
         .output()
         .unwrap()

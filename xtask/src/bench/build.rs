@@ -48,7 +48,7 @@ fn measure(ws: &Path, target: &Path, prefix: &str, refs: &mut Vec<String>) -> Re
                 "json",
                 "--image-prefix",
                 prefix,
-                "--workspace",
+                "--root",
             ])
             .arg(ws)
             .env("CARGO_TARGET_DIR", target)

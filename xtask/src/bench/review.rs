@@ -107,7 +107,7 @@ fn measure(dir: &Path) -> Result<ExitCode> {
         live: false,
         context: None,
         kubeconfig: None,
-        repo: Some(root),
+        root: Some(root),
     };
     let review = review::review(&args)?;
     let parts = review::write_parts(&review, &dir.join("parts"), args.max_bytes)?;

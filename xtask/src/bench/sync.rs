@@ -202,7 +202,7 @@ fn xtask_sync(kubeconfig: &Path, repo: &Path) -> Result<()> {
             "--no-wait",
             "--output",
             "json",
-            "--repo",
+            "--root",
         ])
         .arg(repo)
         .env("KUBECONFIG", kubeconfig)

@@ -1,6 +1,6 @@
 //! What every command shares at the edge: the output format (`-o`), the
 //! async runtime, colour, stdout that survives a closed pipe, the one-line
-//! error, and shell completions.
+//! error, the table printer, commit abbreviations and shell completions.
 
 #[macro_use]
 pub mod stdout;
@@ -8,6 +8,7 @@ pub mod stdout;
 pub mod colour;
 pub mod completions;
 pub mod output;
+pub mod table;
 
 pub use output::Format;
 
@@ -19,6 +20,23 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+/// Characters of a commit id in one-line output: git's default abbreviation.
+pub const SHORT_COMMIT: usize = 7;
+/// Characters of a commit id where reviews and pipeline summaries name
+/// commits across a long history, so the id stays unambiguous.
+pub const REVIEW_COMMIT: usize = 12;
+
+/// A commit id cut to `len` characters (whole when shorter): the one place
+/// ids are abbreviated.
+pub fn abbrev(id: &str, len: usize) -> &str {
+    &id[..id.len().min(len)]
+}
+
+/// A commit id as one-line output shows it.
+pub fn short(id: &str) -> &str {
+    abbrev(id, SHORT_COMMIT)
 }
 
 /// The error and its causes on one line: `reading env.yaml: no such file`.

@@ -60,7 +60,7 @@ pub struct Target {
     pub kubeconfig: Option<PathBuf>,
     /// Read manifests and env.yaml from this git repository (tests, benches).
     #[arg(long, hide = true)]
-    pub repo: Option<PathBuf>,
+    pub root: Option<PathBuf>,
     /// Output format: `text` for people, `json` or `yaml` for machines.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -197,7 +197,7 @@ pub struct Session {
 impl Session {
     /// Connect to the context env.yaml names at `rev` (HEAD when None).
     pub async fn open(target: &Target, rev: Option<&str>) -> Result<Session> {
-        let repo = source::repo_root(target.repo.as_ref());
+        let repo = source::repo_root(target.root.as_ref());
         let env = source::environment_at(&repo, &target.env, rev)?;
         let cluster = cluster::connect(
             target.kubeconfig.as_deref(),

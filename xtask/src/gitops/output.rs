@@ -19,9 +19,8 @@ pub fn paint(text: &str, code: &str, on: bool) -> String {
     }
 }
 
-pub fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(7)]
-}
+pub use crate::cli::short;
+pub use crate::cli::table::table;
 
 #[derive(Serialize)]
 pub struct ObjectLine {
@@ -167,31 +166,6 @@ pub fn print_sync(
         }
     }
     Ok(())
-}
-
-/// An aligned table; the first row is the header.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 fn to_yaml(value: &Value) -> String {

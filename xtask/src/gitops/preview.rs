@@ -47,7 +47,7 @@ pub fn preview(
         rev: Some(rev.to_string()),
         context: context.map(str::to_string),
         kubeconfig: kubeconfig.map(Path::to_path_buf),
-        repo: Some(PathBuf::from(repo)),
+        root: Some(PathBuf::from(repo)),
         output: crate::cli::Format::Text,
     };
     crate::cli::runtime()?.block_on(async {

@@ -25,7 +25,7 @@ impl CommitInfo {
     fn of(commit: &git2::Commit) -> CommitInfo {
         let id = commit.id().to_string();
         CommitInfo {
-            short_id: id[..12].to_string(),
+            short_id: crate::cli::abbrev(&id, crate::cli::REVIEW_COMMIT).to_string(),
             id,
             subject: commit
                 .summary()

@@ -65,7 +65,7 @@ pub struct CommonArgs {
     pub output: crate::cli::Format,
     /// Workspace to build (default: this one). For tests on a copy.
     #[arg(long, hide = true)]
-    pub workspace: Option<PathBuf>,
+    pub root: Option<PathBuf>,
     /// Prefix for image names, e.g. `test123/`. For tests sharing an engine.
     #[arg(long, hide = true, default_value = "")]
     pub image_prefix: String,
@@ -114,7 +114,7 @@ fn push_target(args: &CommonArgs) -> Result<Option<String>> {
 
 fn build(services: &[&Service], args: &CommonArgs) -> Result<ExitCode> {
     let registry = push_target(args)?;
-    let root = match &args.workspace {
+    let root = match &args.root {
         Some(dir) => dir
             .canonicalize()
             .with_context(|| format!("workspace {}", dir.display()))?,

@@ -76,26 +76,26 @@ pub fn print(rows: &[Row], format: crate::cli::Format) -> Result<()> {
 }
 
 fn table(rows: &[Row]) -> String {
-    let mut text = format!(
-        "{:<14} {:<24} {:<20} {:>9}  {:<7} DIGEST\n",
-        "SERVICE", "TAG", "COMMIT TAG", "SIZE", "STATUS"
-    );
-    for r in rows {
-        let outcome = match r.outcome {
-            Outcome::Cached => "cached",
-            Outcome::Built => "built",
-        };
-        text.push_str(&format!(
-            "{:<14} {:<24} {:<20} {:>9}  {:<7} {}\n",
-            r.service,
-            r.content_tag,
-            r.commit_tag,
-            human_size(r.size),
-            outcome,
-            r.digest.as_deref().unwrap_or("-")
-        ));
-    }
-    text
+    use crate::cli::table::{Align, aligned};
+    let header = ["SERVICE", "TAG", "COMMIT TAG", "SIZE", "STATUS", "DIGEST"];
+    let lines: Vec<Vec<String>> = std::iter::once(header.map(String::from).to_vec())
+        .chain(rows.iter().map(|r| {
+            let outcome = match r.outcome {
+                Outcome::Cached => "cached",
+                Outcome::Built => "built",
+            };
+            vec![
+                r.service.clone(),
+                r.content_tag.clone(),
+                r.commit_tag.clone(),
+                human_size(r.size),
+                outcome.to_string(),
+                r.digest.clone().unwrap_or_else(|| "-".to_string()),
+            ]
+        }))
+        .collect();
+    let align = [Align::Left, Align::Left, Align::Left, Align::Right];
+    aligned(&lines, &align)
 }
 
 fn human_size(bytes: u64) -> String {

@@ -112,7 +112,7 @@ pub fn namespace(def: &NamespaceDefinition, name: &str) -> Namespace {
 }
 
 /// What differs per environment for one service.
-pub struct ServicePlan<'a> {
+pub struct ServiceSettings<'a> {
     pub def: &'a ServiceDefinition,
     pub image: ImageRef,
     pub replicas: u32,
@@ -122,10 +122,10 @@ pub struct ServicePlan<'a> {
     pub spread_across_zones: bool,
 }
 
-pub fn deployment(plan: &ServicePlan, namespace: &str) -> Deployment {
-    let name = &plan.def.name;
-    let port = plan.def.port.unwrap_or_default();
-    let probes = plan.def.probes.as_ref();
+pub fn deployment(settings: &ServiceSettings, namespace: &str) -> Deployment {
+    let name = &settings.def.name;
+    let port = settings.def.port.unwrap_or_default();
+    let probes = settings.def.probes.as_ref();
     let http_probe = |path: Option<&String>, initial_delay: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: path.cloned(),
@@ -140,20 +140,20 @@ pub fn deployment(plan: &ServicePlan, namespace: &str) -> Deployment {
     };
     let container = Container {
         name: name.clone(),
-        image: Some(plan.image.to_string()),
+        image: Some(settings.image.to_string()),
         ports: Some(vec![container_port(port)]),
-        env: Some(env_vars(&plan.env)),
-        resources: Some(resources(plan.size)),
+        env: Some(env_vars(&settings.env)),
+        resources: Some(resources(settings.size)),
         liveness_probe: Some(http_probe(probes.map(|p| &p.liveness), 5)),
         readiness_probe: Some(http_probe(probes.map(|p| &p.readiness), 0)),
         security_context: Some(container_security()),
         ..Default::default()
     };
-    let labels = workload_labels(name, &plan.image.tag);
+    let labels = workload_labels(name, &settings.image.tag);
     Deployment {
-        metadata: described(name, namespace, labels.clone(), &plan.def.description),
+        metadata: described(name, namespace, labels.clone(), &settings.def.description),
         spec: Some(DeploymentSpec {
-            replicas: Some(plan.replicas as i32),
+            replicas: Some(settings.replicas as i32),
             selector: selector(name),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
@@ -164,7 +164,7 @@ pub fn deployment(plan: &ServicePlan, namespace: &str) -> Deployment {
                     automount_service_account_token: Some(false),
                     termination_grace_period_seconds: Some(TERMINATION_GRACE_SECS),
                     security_context: Some(pod_security(SERVICE_UID, false)),
-                    topology_spread_constraints: plan
+                    topology_spread_constraints: settings
                         .spread_across_zones
                         .then(|| vec![zone_spread(name)]),
                     containers: vec![container],
@@ -207,15 +207,15 @@ pub fn headless_service(def: &InfraDefinition, namespace: &str) -> Service {
 }
 
 /// What differs per environment for one infrastructure StatefulSet.
-pub struct InfraPlan<'a> {
+pub struct InfraSettings<'a> {
     pub def: &'a InfraDefinition,
     pub size: &'a Size,
     pub storage: String,
     pub storage_class: Option<String>,
 }
 
-pub fn stateful_set(plan: &InfraPlan, namespace: &str) -> StatefulSet {
-    let def = plan.def;
+pub fn stateful_set(settings: &InfraSettings, namespace: &str) -> StatefulSet {
+    let def = settings.def;
     let exec_probe = |command: &[String], initial_delay: i32| Probe {
         exec: Some(ExecAction {
             command: Some(command.to_vec()),
@@ -260,7 +260,7 @@ pub fn stateful_set(plan: &InfraPlan, namespace: &str) -> StatefulSet {
         args: (!def.args.is_empty()).then(|| def.args.clone()),
         ports: Some(vec![container_port(def.port)]),
         env: (!env.is_empty()).then(|| env_vars(&env)),
-        resources: Some(resources(plan.size)),
+        resources: Some(resources(settings.size)),
         liveness_probe: Some(exec_probe(&def.probes.liveness, 30)),
         readiness_probe: Some(exec_probe(&def.probes.readiness, 5)),
         security_context: Some(container_security()),
@@ -295,11 +295,11 @@ pub fn stateful_set(plan: &InfraPlan, namespace: &str) -> StatefulSet {
                 },
                 spec: Some(PersistentVolumeClaimSpec {
                     access_modes: Some(vec!["ReadWriteOnce".to_string()]),
-                    storage_class_name: plan.storage_class.clone(),
+                    storage_class_name: settings.storage_class.clone(),
                     resources: Some(VolumeResourceRequirements {
                         requests: Some(BTreeMap::from([(
                             "storage".to_string(),
-                            Quantity(plan.storage.clone()),
+                            Quantity(settings.storage.clone()),
                         )])),
                         ..Default::default()
                     }),

@@ -4,7 +4,7 @@
 
 use super::definition::{Definitions, EnvValue, ServiceKind};
 use super::images::{self, ImageRef};
-use super::objects::{self, InfraPlan, ServicePlan};
+use super::objects::{self, InfraSettings, ServiceSettings};
 use super::overrides;
 use super::policy::{self, Traffic};
 use crate::environment::{Environment, ServiceType, Size};
@@ -57,13 +57,13 @@ pub fn render_with_notes(
             );
         }
         let size_name = over.size.unwrap_or_else(|| def.size.clone());
-        let plan = InfraPlan {
+        let settings = InfraSettings {
             def,
             size: size(&env, &size_name, &def.file)?,
             storage: over.storage.unwrap_or_else(|| def.storage.clone()),
             storage_class: env.storage_class.clone(),
         };
-        add(&mut files, env_name, &objects::stateful_set(&plan, ns))?;
+        add(&mut files, env_name, &objects::stateful_set(&settings, ns))?;
         add(&mut files, env_name, &objects::headless_service(def, ns))?;
     }
 
@@ -87,7 +87,7 @@ pub fn render_with_notes(
         }
         let (size_name, note) = overrides::size(&over, def);
         notes.extend(note);
-        let plan = ServicePlan {
+        let settings = ServiceSettings {
             def,
             env: container_env(def, &defs, ns)?,
             image,
@@ -96,7 +96,7 @@ pub fn render_with_notes(
             spread_across_zones: env.spread_across_zones,
         };
         let port = def.port.unwrap_or_default();
-        add(&mut files, env_name, &objects::deployment(&plan, ns))?;
+        add(&mut files, env_name, &objects::deployment(&settings, ns))?;
         if def.kind == ServiceKind::Http {
             let type_ = over.service_type.unwrap_or(env.service_type);
             service_types.insert(&def.name, type_);

@@ -147,7 +147,7 @@ impl Git {
 
     pub fn short_head(&self) -> Result<String> {
         let commit = self.repo.head()?.peel_to_commit()?;
-        Ok(commit.id().to_string()[..12].to_string())
+        Ok(crate::cli::abbrev(&commit.id().to_string(), crate::cli::REVIEW_COMMIT).to_string())
     }
 
     /// Makes `name` the current branch without a checkout: created at HEAD, or, when

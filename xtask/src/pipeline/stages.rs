@@ -173,7 +173,7 @@ fn release(cx: &Context) -> Result<String> {
             let parts = review(cx, &base, &outcome.id)?;
             Ok(format!(
                 "{} {} on {}; review: {parts}",
-                &outcome.id[..12],
+                crate::cli::abbrev(&outcome.id, crate::cli::REVIEW_COMMIT),
                 outcome.summary,
                 git.branch()?
             ))
@@ -181,7 +181,7 @@ fn release(cx: &Context) -> Result<String> {
         // A re-run: the branch already holds this release; publish pushes it again.
         Ok(None) if matches!(switched, Some((_, Switched::Existing))) => Ok(format!(
             "already released: {} on {}",
-            &base[..12],
+            crate::cli::abbrev(&base, crate::cli::REVIEW_COMMIT),
             git.branch()?
         )),
         Ok(None) => {
@@ -216,8 +216,8 @@ fn review(cx: &Context, base: &str, head: &str) -> Result<String> {
     }
     progress(&format!(
         "review --base {} --head {}",
-        &base[..12],
-        &head[..12]
+        crate::cli::abbrev(base, crate::cli::REVIEW_COMMIT),
+        crate::cli::abbrev(head, crate::cli::REVIEW_COMMIT)
     ))?;
     let root = cx.root.to_string_lossy();
     let out_dir = dir.to_string_lossy();
@@ -233,13 +233,16 @@ fn review(cx: &Context, base: &str, head: &str) -> Result<String> {
         "markdown",
         "--out-dir",
         &out_dir,
-        "--repo",
+        "--root",
         &root,
     ];
     let code = crate::review::run(parse_args::<crate::review::ReviewArgs>(&argv)?)?;
     // 1 only says the deploy changes something, which a deploy commit does.
     if code != ExitCode::SUCCESS && code != ExitCode::from(1) {
-        bail!("review of {} failed (its output is above)", &head[..12]);
+        bail!(
+            "review of {} failed (its output is above)",
+            crate::cli::abbrev(head, crate::cli::REVIEW_COMMIT)
+        );
     }
     Ok(dir.display().to_string())
 }
@@ -281,7 +284,7 @@ fn publish(cx: &Context) -> Result<String> {
 
 fn deploy(cx: &Context) -> Result<String> {
     let root = cx.root.to_string_lossy();
-    let argv = ["sync", "--env", cx.env.name.as_str(), "--repo", &root];
+    let argv = ["sync", "--env", cx.env.name.as_str(), "--root", &root];
     let code = crate::gitops::run_sync(parse_args::<crate::gitops::SyncArgs>(&argv)?)?;
     if code != ExitCode::SUCCESS {
         bail!("sync --env {} failed (its report is above)", cx.env.name);

@@ -47,16 +47,21 @@ pub fn report(
 }
 
 pub fn table(results: &[StageResult]) -> String {
-    let mut text = format!("\n{:<8}  {:<7}  {:>8}\n", "STAGE", "RESULT", "SECONDS");
-    for r in results {
-        text.push_str(&format!(
-            "{:<8}  {:<7}  {:>8.1}\n",
-            r.stage.name(),
-            r.outcome.word(),
-            r.seconds
-        ));
-    }
-    text
+    use crate::cli::table::{Align, aligned};
+    let header = ["STAGE", "RESULT", "SECONDS"].map(String::from).to_vec();
+    let rows: Vec<Vec<String>> = std::iter::once(header)
+        .chain(results.iter().map(|r| {
+            vec![
+                r.stage.name().to_string(),
+                r.outcome.word().to_string(),
+                format!("{:.1}", r.seconds),
+            ]
+        }))
+        .collect();
+    format!(
+        "\n{}",
+        aligned(&rows, &[Align::Left, Align::Left, Align::Right])
+    )
 }
 
 pub fn json(env: &str, results: &[StageResult]) -> serde_json::Value {

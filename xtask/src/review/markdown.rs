@@ -45,9 +45,9 @@ fn title(review: &Review) -> String {
     format!(
         "Deploy review: `{}` ({}) → `{}` ({})",
         escape(&review.base.spec),
-        &review.base.commit[..12],
+        crate::cli::abbrev(&review.base.commit, crate::cli::REVIEW_COMMIT),
         escape(&review.head.spec),
-        &review.head.commit[..12]
+        crate::cli::abbrev(&review.head.commit, crate::cli::REVIEW_COMMIT)
     )
 }
 

@@ -76,7 +76,7 @@ pub struct ReviewArgs {
     pub kubeconfig: Option<PathBuf>,
     /// Read from this git repository (tests, benches; default: the workspace).
     #[arg(long, hide = true)]
-    pub repo: Option<PathBuf>,
+    pub root: Option<PathBuf>,
 }
 
 /// Review and print (or write) it: exit 0 when nothing differs, 1 when
@@ -142,7 +142,7 @@ impl Review {
 
 /// Build the review `args` ask for, without printing it.
 pub fn review(args: &ReviewArgs) -> Result<Review> {
-    let root = args.repo.clone().unwrap_or_else(crate::workspace::root);
+    let root = args.root.clone().unwrap_or_else(crate::workspace::root);
     let repo = snapshot::open(&root)?;
     let base = snapshot::resolve(&repo, &args.base)?;
     let head = snapshot::resolve(&repo, &args.head)?;

@@ -13,9 +13,9 @@ pub fn render(review: &Review, colour: bool) -> String {
             &format!(
                 "review {} ({}) -> {} ({})",
                 review.base.spec,
-                &review.base.commit[..12],
+                crate::cli::abbrev(&review.base.commit, crate::cli::REVIEW_COMMIT),
                 review.head.spec,
-                &review.head.commit[..12]
+                crate::cli::abbrev(&review.head.commit, crate::cli::REVIEW_COMMIT)
             ),
             "1",
             colour

@@ -178,7 +178,7 @@ impl Fixture {
         let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
         command
             .args(args)
-            .arg("--repo")
+            .arg("--root")
             .arg(repo)
             .env("KUBECONFIG", self.kubeconfig())
             .env("NO_COLOR", "1");

@@ -94,7 +94,7 @@ impl WorkspaceCopy {
     pub fn xtask(&self, prefix: &str, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         cmd.args(args)
-            .arg("--workspace")
+            .arg("--root")
             .arg(&self.dir)
             .arg("--image-prefix")
             .arg(format!("{prefix}/"))
