@@ -1,3 +1,5 @@
+//! The adderservice binary: logs, signals, and the HTTP server around `adderservice::app`.
+
 use micro_common::{Metrics, Readiness, server, telemetry};
 
 #[tokio::main]

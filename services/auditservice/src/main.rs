@@ -1,3 +1,5 @@
+//! The auditservice binary: logs, signals, the database pool and the HTTP server.
+
 use micro_common::{Discovery, Metrics, Readiness, server, telemetry};
 
 #[tokio::main]

@@ -1,4 +1,5 @@
-//! Configuration from the environment, following the Kubernetes conventions of DESIGN.md.
+//! Configuration from the environment, following the Kubernetes conventions
+//! (`<SERVICE>_SERVICE_HOST`/`_PORT` links, `DNS_*` for SRV discovery).
 
 use std::net::SocketAddr;
 

@@ -48,7 +48,7 @@ fn repository(root: &Path) -> Result<()> {
         let status = Command::new("cp")
             .arg("-r")
             .arg(workspace.join(from))
-            .arg(root.join(from).parent().unwrap())
+            .arg(root.join(from).parent().unwrap_or(root))
             .status()?;
         if !status.success() {
             bail!("copying {from}");

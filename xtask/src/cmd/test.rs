@@ -18,7 +18,7 @@ use std::process::{Command, ExitCode};
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  cargo xtask test\n  cargo xtask test -- -p adderservice\n  cargo xtask test -- -p xtask --test e2e -- --nocapture"
+    after_help = "Examples:\n  cargo xtask test\n  cargo xtask test -- -p adderservice\n  cargo xtask test -- -p xtask --test it e2e:: -- --nocapture"
 )]
 pub struct TestArgs {
     /// Arguments for `cargo test` (after `--`); without `-p`, the whole workspace.

@@ -1,7 +1,7 @@
 //! The object kinds sync knows, with their API coordinates and the stage in
 //! which they are applied. A fixed table instead of API discovery: discovery
 //! would cost a request per group on every run, and the manifests only ever
-//! use these kinds (DESIGN: apps/v1 and v1 only, plus policy and networking).
+//! use these kinds (the manifest rules: apps/v1 and v1 only, plus policy and networking).
 
 use kube::core::ApiResource;
 use std::fmt;

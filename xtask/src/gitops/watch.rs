@@ -1,4 +1,4 @@
-//! `sync --watch`: a GitOps reconcile loop (the chapter's "Poll SCM" trigger).
+//! `sync --watch`: a GitOps reconcile loop (what Jenkins' "Poll SCM" trigger did).
 //! Every interval, look at HEAD (or, with `--fetch`, fetch the upstream of
 //! the current branch with the git CLI); sync the commit when it moved, when
 //! the last sync of it failed (again after a backoff that doubles up to the

@@ -1,5 +1,5 @@
 //! `sync --watch --listen`: GitHub push webhooks as one more wake-up of the
-//! watch loop (the chapter's "GitHub hook trigger"), so a push is deployed at
+//! watch loop (Jenkins' "GitHub hook trigger", for GitOps), so a push is deployed at
 //! once instead of at the next poll; the interval poll stays as the fallback.
 //!
 //! `POST /webhook` answers, in this order: 413 for a body over [`BODY_LIMIT`],

@@ -1,4 +1,4 @@
-//! `cargo xtask pipeline --env <env>`: the chapter's CI stages as one command.
+//! `cargo xtask pipeline --env <env>`: the Jenkins job's CI stages as one command.
 //!
 //! - `stages`: what each stage does, each a call into xtask's own functions
 //! - `runner`: which stages run, in order, stopping at the first failure
@@ -46,7 +46,7 @@ pub struct PipelineArgs {
     /// Remote to push the deploy branch to (default: the current branch's upstream, else origin).
     #[arg(long)]
     pub remote: Option<String>,
-    /// Also run `deploy` (sync the deployed commit): the chapter's push-to-deploy flow.
+    /// Also run `deploy` (sync the deployed commit): push-to-deploy, as the Jenkins job did.
     /// Without it, GitOps deploys after the deploy branch is merged.
     #[arg(long)]
     pub deploy: bool,

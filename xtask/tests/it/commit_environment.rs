@@ -2,7 +2,7 @@
 //! only that environment's folder is committed, the message names what
 //! changed, a repeat commits nothing, staged changes and a detached HEAD are refused.
 
-mod manifest_support;
+use crate::manifest_support;
 use manifest_support::*;
 use std::path::Path;
 use std::process::{Command, Output};

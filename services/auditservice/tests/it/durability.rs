@@ -1,7 +1,7 @@
 //! Durability of the real binary: a calculation answered with 201 is still listed after
 //! auditservice stops (SIGTERM) or is killed (SIGKILL) and starts again.
 
-mod support;
+use crate::support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The rendered manifests as kubectl reads them (YAML 1.1, strict field
 //! validation), applied to the in-memory Kubernetes API server.
 
-mod manifest_support;
+use crate::manifest_support;
 use manifest_support::*;
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! The one-line errors of build/build-all that need no build: each exits
 //! non-zero with `error: <cause>` as its only line.
 
-mod image_support;
+use crate::image_support;
 
 use image_support::*;
 use std::process::Command;

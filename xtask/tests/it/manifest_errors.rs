@@ -1,6 +1,6 @@
 //! Bad definitions: a message naming the file and the problem, and nothing written.
 
-mod manifest_support;
+use crate::manifest_support;
 use manifest_support::*;
 
 /// Renders both environments, breaks one file, renders again: exit 2, the

@@ -1,7 +1,7 @@
 //! `cargo xtask registry`: a real registry answers the v2 API, over plain
 //! HTTP and, with `--tls`, over HTTPS with the certificate it printed.
 
-mod image_support;
+use crate::image_support;
 
 use image_support::*;
 use std::process::Command;

@@ -7,7 +7,7 @@
 //! "Unreachable" is a loopback port between the service and the real test PostgreSQL: closed
 //! at first, then a TCP forwarder to PostgreSQL is started on it, then stopped again.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! a second run with nothing changed commits nothing. A failing stage stops
 //! the run: exit 2 naming it, no commit, no push.
 
-mod image_support;
+use crate::image_support;
 
 use image_support::*;
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! changed), a counts line, the synced commit and HEAD, exit 1 for anything
 //! not in sync or not ready, and a quiet end when stdout closes.
 
-mod gitops_support;
+use crate::gitops_support;
 
 use gitops_support::{ENV, Fixture, configmap, deployment, describe, system};
 use std::process::{Output, Stdio};

@@ -2,7 +2,7 @@
 //! names the env.yaml setting and the definition file, and the rendered
 //! object carries env.yaml's value.
 
-mod manifest_support;
+use crate::manifest_support;
 use manifest_support::*;
 
 fn webapp_replicas(fixture: &Fixture, env: &str) -> u64 {

@@ -1,8 +1,8 @@
 //! Every rendered object (of both environments, and the committed manifests of
 //! the workspace) deserializes into its typed k8s-openapi struct without
-//! losing a field, and follows the manifest rules of DESIGN.md.
+//! losing a field, and follows the manifest invariants ARCHITECTURE.md lists.
 
-mod manifest_support;
+use crate::manifest_support;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Container, Namespace, PodSpec, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;

@@ -2,7 +2,7 @@
 //! `cargo xtask render` from the workspace's definitions (in a temporary
 //! copy), committed, and synced to the in-memory API server.
 
-mod manifest_support;
+use crate::manifest_support;
 
 use manifest_support::{Fixture, assert_ok, stdout};
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! `cargo xtask sync / diff / status` against the in-memory API server, with
 //! its audit log counting requests and the real kubectl checking results.
 
-mod gitops_support;
+use crate::gitops_support;
 
 use gitops_support::{ENV, Fixture, deployment, describe, statefulset, system, terminate};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! POST /append and GET /list against a real PostgreSQL: happy paths, ordering, limits and
 //! every kind of bad input.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{error_of, start};

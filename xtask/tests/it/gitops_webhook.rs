@@ -3,7 +3,7 @@
 //! one is the webhook's doing; requests are plain HTTP/1.1 over a socket, the
 //! way GitHub sends them.
 
-mod gitops_support;
+use crate::gitops_support;
 
 use gitops_support::*;
 use hmac::{KeyInit, Mac};

@@ -2,7 +2,7 @@
 //! a calculation through webapp shows its result and appears in /audit, the
 //! report counts the pages visited, and SIGTERM leaves no process behind.
 
-mod e2e_support;
+use crate::e2e_support;
 
 use e2e_support::DevSystem;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! namespaces, hand-made objects, stale rollout status, concurrent syncs, bad
 //! manifests) against the test API server, then checks its audit log.
 
-mod gitops_support;
+use crate::gitops_support;
 
 use gitops_support::*;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! avoidance, one-service rebuilds, the images run (name resolution included),
 //! push + digests, and the compile/registry error paths.
 
-mod image_support;
+use crate::image_support;
 
 use image_support::*;
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! it), lowered replicas, added and deleted objects, a volumeClaimTemplates
 //! change; exit codes; and markdown parts that fit and parse balanced.
 
-mod manifest_support;
+use crate::manifest_support;
 use manifest_support::*;
 use serde_json::Value;
 use std::path::Path;

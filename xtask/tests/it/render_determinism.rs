@@ -1,7 +1,7 @@
 //! `cargo xtask render`: same inputs, same bytes; a one-service change is a
 //! one-service diff; `--check` catches hand edits, missing and extra files.
 
-mod manifest_support;
+use crate::manifest_support;
 use manifest_support::*;
 
 #[test]

@@ -1,7 +1,7 @@
 //! `cargo xtask review --live` against the in-memory API server: besides the
 //! git diff, what syncing head would do to the cluster now (diff's plan).
 
-mod gitops_support;
+use crate::gitops_support;
 use gitops_support::*;
 use serde_json::Value;
 

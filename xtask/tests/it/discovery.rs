@@ -2,7 +2,7 @@
 //! the real dev DNS server of `cargo xtask dev` (compiled in from its source),
 //! and through the `<S>_SERVICE_HOST`/`<S>_SERVICE_PORT` fallback.
 
-#[path = "../src/dev/dns.rs"]
+#[path = "../../src/dev/dns.rs"]
 #[allow(dead_code)]
 mod dns;
 

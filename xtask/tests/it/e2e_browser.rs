@@ -2,7 +2,7 @@
 //! chromedriver, spoken to with fantoccini) against `cargo xtask dev`: fill
 //! the form, submit, read the result, open the audit page.
 
-mod e2e_support;
+use crate::e2e_support;
 
 use e2e_support::{DevSystem, free_port};
 use fantoccini::{ClientBuilder, Locator};

@@ -9,9 +9,9 @@
 //! environment with another registry as they are.
 //!
 //! It prints the two release figures as `figure: ...` lines
-//! (`cargo test -p xtask --test image_reproducible -- --nocapture`).
+//! (`cargo xtask test -- -p xtask --test it image_reproducible -- --nocapture`).
 
-mod image_support;
+use crate::image_support;
 
 use image_support::*;
 use serde_json::Value;

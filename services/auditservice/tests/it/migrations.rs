@@ -1,7 +1,7 @@
 //! Start-up migrations of schema `audit`: idempotent, and safe when several replicas
 //! migrate the same database at the same moment.
 
-mod support;
+use crate::support;
 
 use micro_common::postgres::migrate;
 use micro_common::testkit;
