@@ -93,6 +93,7 @@ impl Command {
             Command::BuildAll(args) => args.common.output,
             Command::Pipeline(args) => args.output,
             Command::Review(args) if args.output == review::Format::Json => Format::Json,
+            Command::Review(args) if args.output == review::Format::Yaml => Format::Yaml,
             _ => Format::Text,
         }
     }

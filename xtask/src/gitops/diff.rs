@@ -36,14 +36,14 @@ pub async fn diff(cluster: &Cluster, desired: &Desired, format: Format) -> Resul
                 .map(|c| {
                     json!({
                         "kind": c.key.kind, "namespace": c.key.namespace, "name": c.key.name,
-                        "action": c.action, "reason": c.reason,
+                        "state": c.action.word(), "reason": c.reason,
                         "diff": if matches!(c.action, Action::Unchanged | Action::Keep | Action::Foreign) { None } else { Some(output::change_diff(c, false)) },
                     })
                 })
                 .collect();
             let doc = json!({
-                "env": env.name, "commit": desired.commit, "inSync": plan.in_sync(),
-                "summary": plan.summary(), "objects": objects,
+                "env": env.name, "context": cluster.context, "commit": desired.commit,
+                "inSync": plan.in_sync(), "summary": plan.counts(), "objects": objects,
             });
             crate::cli::output::emit(format, &doc)?;
         }

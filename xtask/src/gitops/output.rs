@@ -27,7 +27,8 @@ pub struct ObjectLine {
     pub kind: String,
     pub namespace: String,
     pub name: String,
-    pub action: &'static str,
+    /// What happened to it: `created`, `configured`, `unchanged`, `pruned`, ...
+    pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -57,7 +58,7 @@ pub fn lines(plan: &Plan, dry_run: bool) -> Vec<ObjectLine> {
             kind: c.key.kind.clone(),
             namespace: c.key.namespace.clone(),
             name: c.key.name.clone(),
-            action: past_tense(c, dry_run),
+            state: past_tense(c, dry_run),
             reason: c.reason.clone(),
         })
         .collect()
@@ -109,7 +110,7 @@ pub fn print_sync(
             };
             let doc = json!({
                 "env": desired.env.name, "context": context, "commit": desired.commit,
-                "dryRun": dry_run, "objects": lines(plan, dry_run),
+                "dryRun": dry_run, "objects": lines(plan, false),
                 "summary": {
                     "created": done(Action::Create), "configured": done(Action::Configure),
                     "unchanged": done(Action::Unchanged), "pruned": done(Action::Prune),
@@ -128,8 +129,8 @@ pub fn print_sync(
             ]];
             for line in lines(plan, dry_run) {
                 let result = match line.reason {
-                    Some(reason) if line.action == "kept" => reason,
-                    _ => line.action.to_string(),
+                    Some(reason) if line.state == "kept" => reason,
+                    _ => line.state.to_string(),
                 };
                 rows.push(vec![line.kind, line.name, result]);
             }

@@ -77,6 +77,32 @@ pub struct Plan {
     pub changes: Vec<Change>,
 }
 
+/// Objects per action, as the `summary` of a diff document.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanCounts {
+    pub create: usize,
+    pub configure: usize,
+    pub unchanged: usize,
+    pub prune: usize,
+    pub keep: usize,
+    pub not_ours: usize,
+}
+
+impl Action {
+    /// The word diff's table and documents use: what a sync would do.
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Configure => "configure",
+            Action::Unchanged => "unchanged",
+            Action::Prune => "prune",
+            Action::Keep => "keep",
+            Action::Foreign => "not ours",
+        }
+    }
+}
+
 /// Compare desired with live. The live objects move into the plan
 /// (`live.objects` is left empty). `namespaces` are those the commit declares.
 pub fn build(
@@ -214,6 +240,18 @@ pub async fn confirm(cluster: &Cluster, plan: &mut Plan) -> Result<()> {
 impl Plan {
     pub fn count(&self, action: Action) -> usize {
         self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    /// How many objects each action has: the `summary` of diff's document.
+    pub fn counts(&self) -> PlanCounts {
+        PlanCounts {
+            create: self.count(Action::Create),
+            configure: self.count(Action::Configure),
+            unchanged: self.count(Action::Unchanged),
+            prune: self.count(Action::Prune),
+            keep: self.count(Action::Keep),
+            not_ours: self.count(Action::Foreign),
+        }
     }
 
     /// Nothing to write. Kept objects do not count: keeping is the decision.

@@ -2,7 +2,7 @@
 //! plan `diff` prints, for `review --live`.
 
 use super::output;
-use super::plan::Action;
+use super::plan::{Action, PlanCounts};
 use super::{Session, Target, diff};
 use anyhow::Result;
 use serde::Serialize;
@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 pub struct LiveChange {
     /// `micro/Deployment/adderservice`
     pub object: String,
-    pub action: Action,
+    /// What sync would do: `create`, `configure`, `prune`, `keep`, `not ours`.
+    pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The unified diff live -> what sync would store (none when unchanged).
@@ -27,8 +28,11 @@ pub struct LivePlan {
     pub context: String,
     pub commit: String,
     pub in_sync: bool,
-    /// `2 to change, 1 to create, 1 to prune, 14 unchanged`
-    pub summary: String,
+    /// Objects per action.
+    pub summary: PlanCounts,
+    /// `2 to change, 1 to create, 1 to prune, 14 unchanged`, for people.
+    #[serde(skip)]
+    pub sentence: String,
     /// Everything that is not unchanged.
     pub changes: Vec<LiveChange>,
 }
@@ -60,7 +64,7 @@ pub fn preview(
             .filter(|c| c.action != Action::Unchanged)
             .map(|c| LiveChange {
                 object: output::label(&c.key),
-                action: c.action,
+                state: c.action.word(),
                 reason: c.reason.clone(),
                 diff: matches!(c.action, Action::Create | Action::Configure | Action::Prune)
                     .then(|| output::change_diff(c, false)),
@@ -71,7 +75,8 @@ pub fn preview(
             context: session.context().to_string(),
             commit: desired.commit.clone(),
             in_sync: plan.in_sync(),
-            summary: plan.summary(),
+            summary: plan.counts(),
+            sentence: plan.summary(),
             changes,
         })
     })

@@ -3,6 +3,7 @@
 //! against HEAD.
 
 use super::cluster::Cluster;
+use super::kinds::ObjectKey;
 use super::live;
 use super::output::{self, short};
 use super::plan::{self, Action, Rules};
@@ -16,21 +17,102 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
 
+/// An object's state against git.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    InSync,
+    /// Git is ahead; the cluster has the last synced commit's version.
+    Outdated,
+    /// The cluster differs from what was synced.
+    Drifted,
+    Missing,
+    /// Gone from git, still deployed (and in the inventory).
+    Extra,
+    /// Labelled as ours but not in the inventory: never pruned.
+    ExtraUntracked,
+    NotOurs,
+}
+
+impl State {
+    /// In the order the counts line lists them.
+    const ALL: [State; 7] = [
+        State::InSync,
+        State::Outdated,
+        State::Drifted,
+        State::Missing,
+        State::Extra,
+        State::ExtraUntracked,
+        State::NotOurs,
+    ];
+
+    /// The word in the table and in a document's `objects[].state`.
+    fn word(self) -> &'static str {
+        match self {
+            State::InSync => "in sync",
+            State::Outdated => "outdated",
+            State::Drifted => "drifted",
+            State::Missing => "missing",
+            State::Extra => "extra",
+            State::ExtraUntracked => "extra (not in inventory, kept)",
+            State::NotOurs => "not ours",
+        }
+    }
+
+    /// The key in a document's `summary`.
+    fn key(self) -> &'static str {
+        match self {
+            State::InSync => "inSync",
+            State::Outdated => "outdated",
+            State::Drifted => "drifted",
+            State::Missing => "missing",
+            State::Extra => "extra",
+            State::ExtraUntracked => "extraUntracked",
+            State::NotOurs => "notOurs",
+        }
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.word())
+    }
+}
+
 #[derive(Serialize)]
 struct Row {
     kind: String,
     namespace: String,
     name: String,
-    state: &'static str,
+    state: State,
     #[serde(skip_serializing_if = "Option::is_none")]
     health: Option<Health>,
 }
 
-/// The states in the order the counts line lists them.
-const STATES: &[&str] = &[
-    "in sync", "outdated", "drifted", "missing", "extra", EXTRA_KEPT, "not ours",
-];
-const EXTRA_KEPT: &str = "extra (not in inventory, kept)";
+/// Everything `status` shows, decided before anything is printed.
+struct Report<'a> {
+    desired: &'a Desired,
+    context: &'a str,
+    rows: Vec<Row>,
+    synced: Option<String>,
+    ahead: Option<usize>,
+}
+
+impl Report<'_> {
+    fn not_ready(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.health.as_ref().is_some_and(|h| *h != Health::Ready))
+            .count()
+    }
+
+    fn count(&self, state: State) -> usize {
+        self.rows.iter().filter(|r| r.state == state).count()
+    }
+
+    fn healthy(&self) -> bool {
+        self.not_ready() == 0 && self.rows.iter().all(|r| r.state == State::InSync)
+    }
+}
 
 /// Exit 0 when everything is in sync and healthy, 1 otherwise (2, an error,
 /// is main's).
@@ -41,7 +123,19 @@ pub async fn status(
     git_label: &str,
     format: Format,
 ) -> Result<ExitCode> {
-    let env = &desired.env;
+    let report = report(cluster, repo, desired).await?;
+    match format {
+        Format::Json | Format::Yaml => crate::cli::output::emit(format, &document(&report))?,
+        Format::Text => print_text(&report, git_label)?,
+    }
+    Ok(if report.healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn report<'a>(cluster: &'a Cluster, repo: &Path, desired: &'a Desired) -> Result<Report<'a>> {
     let mut live = live::fetch(cluster, desired).await?;
     let mut plan = plan::build(
         &desired.objects,
@@ -54,116 +148,139 @@ pub async fn status(
     let ahead = synced
         .as_deref()
         .and_then(|s| source::commits_ahead(repo, s, &desired.commit));
-    // Git moved on since the sync: tell what a sync would update (outdated)
-    // from what changed in the cluster (drifted). A synced commit this
-    // repository lacks leaves every difference `drifted`.
-    let outdated = match synced.as_deref() {
-        Some(s) if s != desired.commit => match source::read(repo, &env.name, Some(s)) {
-            Ok(was) => synced::outdated(cluster, &was, &plan.changes).await?,
-            Err(_) => HashSet::new(),
-        },
-        _ => HashSet::new(),
-    };
+    let outdated = outdated_keys(cluster, repo, desired, synced.as_deref(), &plan).await?;
     let mut rows: Vec<Row> = plan
         .changes
         .iter()
-        .map(|c| {
-            let state = match c.action {
-                Action::Unchanged => "in sync",
-                _ if outdated.contains(&c.key) => "outdated",
-                Action::Configure => "drifted",
-                Action::Create => "missing",
-                Action::Prune | Action::Keep => "extra",
-                Action::Foreign => "not ours",
-            };
-            let health = match (&c.live, c.key.info()) {
-                (Some(l), Some(info)) if info.has_rollout() => Some(rollout::health(l)),
-                _ => None,
-            };
-            Row {
-                kind: c.key.kind.clone(),
-                namespace: c.key.namespace.clone(),
-                name: c.key.name.clone(),
-                state,
-                health,
-            }
-        })
+        .map(|c| row(c, outdated.contains(&c.key)))
         .collect();
-    // Labelled as ours but not in the inventory: never pruned, shown anyway.
+    rows.extend(untracked_rows(desired, &live, &plan));
+    Ok(Report {
+        desired,
+        context: &cluster.context,
+        rows,
+        synced,
+        ahead,
+    })
+}
+
+/// Git moved on since the sync: what a sync would update (outdated), as
+/// opposed to what changed in the cluster (drifted). A synced commit this
+/// repository lacks leaves every difference `drifted`.
+async fn outdated_keys(
+    cluster: &Cluster,
+    repo: &Path,
+    desired: &Desired,
+    synced: Option<&str>,
+    plan: &plan::Plan,
+) -> Result<HashSet<ObjectKey>> {
+    match synced {
+        Some(s) if s != desired.commit => match source::read(repo, &desired.env.name, Some(s)) {
+            Ok(was) => synced::outdated(cluster, &was, &plan.changes).await,
+            Err(_) => Ok(HashSet::new()),
+        },
+        _ => Ok(HashSet::new()),
+    }
+}
+
+fn row(change: &plan::Change, outdated: bool) -> Row {
+    let state = match change.action {
+        Action::Unchanged => State::InSync,
+        _ if outdated => State::Outdated,
+        Action::Configure => State::Drifted,
+        Action::Create => State::Missing,
+        Action::Prune | Action::Keep => State::Extra,
+        Action::Foreign => State::NotOurs,
+    };
+    let health = match (&change.live, change.key.info()) {
+        (Some(l), Some(info)) if info.has_rollout() => Some(rollout::health(l)),
+        _ => None,
+    };
+    Row {
+        kind: change.key.kind.clone(),
+        namespace: change.key.namespace.clone(),
+        name: change.key.name.clone(),
+        state,
+        health,
+    }
+}
+
+/// Labelled as ours but not in the inventory: never pruned, shown anyway.
+fn untracked_rows(desired: &Desired, live: &live::Live, plan: &plan::Plan) -> Vec<Row> {
     let wanted: HashSet<_> = desired.objects.iter().map(|o| &o.key).collect();
-    for key in live.members.iter().filter(|k| !wanted.contains(k)) {
-        if plan.changes.iter().any(|c| &c.key == key) {
-            continue;
-        }
-        rows.push(Row {
+    live.members
+        .iter()
+        .filter(|k| !wanted.contains(k) && !plan.changes.iter().any(|c| &c.key == *k))
+        .map(|key| Row {
             kind: key.kind.clone(),
             namespace: key.namespace.clone(),
             name: key.name.clone(),
-            state: EXTRA_KEPT,
+            state: State::ExtraUntracked,
             health: None,
-        });
-    }
-    let not_ready = rows
-        .iter()
-        .filter(|r| r.health.as_ref().is_some_and(|h| *h != Health::Ready))
-        .count();
-    let counts: Vec<(&str, usize)> = STATES
-        .iter()
-        .map(|state| (*state, rows.iter().filter(|r| r.state == *state).count()))
-        .filter(|(state, n)| *n > 0 || *state == "in sync")
-        .collect();
-    let healthy = not_ready == 0 && rows.iter().all(|r| r.state == "in sync");
+        })
+        .collect()
+}
 
-    match format {
-        Format::Json | Format::Yaml => {
-            let counts: serde_json::Map<String, serde_json::Value> = counts
-                .iter()
-                .map(|(state, n)| (state.to_string(), (*n).into()))
-                .collect();
-            let doc = serde_json::json!({
-                "env": env.name, "context": cluster.context, "head": desired.commit,
-                "syncedCommit": synced, "commitsAhead": ahead, "healthy": healthy,
-                "counts": counts, "notReady": not_ready, "objects": rows,
-            });
-            crate::cli::output::emit(format, &doc)?;
-        }
-        Format::Text => {
-            let mut table = vec![vec![
-                "KIND".into(),
-                "NAME".into(),
-                "STATE".into(),
-                "ROLLOUT".into(),
-            ]];
-            for r in &rows {
-                let health = r
-                    .health
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_else(|| "-".into());
-                table.push(vec![
-                    r.kind.clone(),
-                    r.name.clone(),
-                    r.state.to_string(),
-                    health,
-                ]);
-            }
-            out!("{}", output::table(&table))?;
-            let mut line: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-            if not_ready > 0 {
-                line.push(format!("{not_ready} not ready"));
-            }
-            outln!("{}", line.join(", "))?;
-            outln!(
-                "{}",
-                commits_line(synced.as_deref(), ahead, &desired.commit, git_label)
-            )?;
-        }
-    }
-    Ok(if healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+/// The states that occur, with their counts (`in sync` always).
+fn counts(report: &Report) -> Vec<(State, usize)> {
+    State::ALL
+        .iter()
+        .map(|state| (*state, report.count(*state)))
+        .filter(|(state, n)| *n > 0 || *state == State::InSync)
+        .collect()
+}
+
+fn document(report: &Report) -> serde_json::Value {
+    let summary: serde_json::Map<String, serde_json::Value> = State::ALL
+        .iter()
+        .map(|state| (state.key().to_string(), report.count(*state).into()))
+        .chain([("notReady".to_string(), report.not_ready().into())])
+        .collect();
+    serde_json::json!({
+        "env": report.desired.env.name, "context": report.context,
+        "commit": report.desired.commit, "syncedCommit": report.synced,
+        "commitsAhead": report.ahead, "healthy": report.healthy(),
+        "summary": summary, "objects": report.rows,
     })
+}
+
+fn print_text(report: &Report, git_label: &str) -> Result<()> {
+    let header = ["KIND", "NAME", "STATE", "ROLLOUT"]
+        .map(String::from)
+        .to_vec();
+    let table: Vec<Vec<String>> = std::iter::once(header)
+        .chain(report.rows.iter().map(|r| {
+            let health = r
+                .health
+                .as_ref()
+                .map_or_else(|| "-".into(), ToString::to_string);
+            vec![
+                r.kind.clone(),
+                r.name.clone(),
+                r.state.word().to_string(),
+                health,
+            ]
+        }))
+        .collect();
+    out!("{}", output::table(&table))?;
+    let mut line: Vec<String> = counts(report)
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.word()))
+        .collect();
+    if report.not_ready() > 0 {
+        line.push(format!("{} not ready", report.not_ready()));
+    }
+    outln!("{}", line.join(", "))?;
+    outln!(
+        "{}",
+        commits_line(
+            report.synced.as_deref(),
+            report.ahead,
+            &report.desired.commit,
+            git_label
+        )
+    )?;
+    Ok(())
 }
 
 /// `last synced commit 60d654c; HEAD is a1b2c3d, 1 commit ahead`.

@@ -15,17 +15,18 @@ pub fn render(review: &Review) -> Value {
                 .map(|o| {
                     json!({
                         "kind": o.id.kind, "namespace": o.id.namespace, "name": o.id.name,
-                        "file": o.file, "change": o.change, "diff": o.diff,
+                        "file": o.file, "state": o.change, "diff": o.diff,
                     })
                 })
                 .collect();
             json!({
                 "env": c.env,
-                "summary": c.summary(),
-                "changed": c.count(super::compare::ChangeKind::Changed),
-                "added": c.count(super::compare::ChangeKind::Added),
-                "deleted": c.count(super::compare::ChangeKind::Deleted),
-                "unchanged": c.unchanged,
+                "summary": {
+                    "changed": c.count(super::compare::ChangeKind::Changed),
+                    "added": c.count(super::compare::ChangeKind::Added),
+                    "deleted": c.count(super::compare::ChangeKind::Deleted),
+                    "unchanged": c.unchanged,
+                },
                 "integrity": env.integrity,
                 "objects": objects,
             })

@@ -100,7 +100,7 @@ fn blocks(review: &Review, budget: usize) -> Vec<Block> {
             "#### Live: what syncing head would do to `{}` now (context `{}`): {}",
             live.env,
             escape(&live.context),
-            live.summary
+            live.sentence
         );
         let items = live
             .changes
@@ -133,10 +133,7 @@ fn blocks(review: &Review, budget: usize) -> Vec<Block> {
 }
 
 fn action_word(change: &crate::gitops::LiveChange) -> String {
-    let action = serde_json::to_value(change.action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let action = change.state.to_string();
     match &change.reason {
         Some(reason) => format!("{action}: {}", escape(reason)),
         None => action,

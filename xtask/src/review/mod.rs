@@ -35,6 +35,8 @@ pub enum Format {
     Text,
     /// For machines.
     Json,
+    /// For machines: the JSON document as YAML.
+    Yaml,
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -94,7 +96,12 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
             out!("{}", parts.join("\n---\n\n"))?;
         }
         (Format::Text, _) => text::print(&review)?,
-        (Format::Json, _) => outln!("{}", serde_json::to_string_pretty(&json::render(&review))?)?,
+        (Format::Json, _) => {
+            crate::cli::output::emit(crate::cli::Format::Json, &json::render(&review))?
+        }
+        (Format::Yaml, _) => {
+            crate::cli::output::emit(crate::cli::Format::Yaml, &json::render(&review))?
+        }
     }
     Ok(if review.differs() {
         ExitCode::from(1)

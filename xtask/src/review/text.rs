@@ -90,7 +90,7 @@ pub fn render(review: &Review, colour: bool) -> String {
             paint(
                 &format!(
                     "live ({}, context {}): {}",
-                    live.env, live.context, live.summary
+                    live.env, live.context, live.sentence
                 ),
                 "1",
                 colour

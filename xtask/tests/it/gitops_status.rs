@@ -132,8 +132,9 @@ fn git_ahead_is_outdated_a_changed_cluster_is_drifted_and_both_exit_1() {
     let json = f.xtask(&["status", "--env", ENV, "--output", "json"]);
     let doc: serde_json::Value = serde_json::from_str(&text(&json.stdout)).unwrap();
     assert_eq!(
-        doc["counts"],
-        serde_json::json!({"in sync": 6, "outdated": 2, "drifted": 1})
+        doc["summary"],
+        serde_json::json!({"inSync": 6, "outdated": 2, "drifted": 1, "missing": 0, "extra": 0,
+            "extraUntracked": 0, "notOurs": 0, "notReady": 0})
     );
     assert_eq!(doc["healthy"], false);
 

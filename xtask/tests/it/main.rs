@@ -11,6 +11,7 @@ mod cli_flags;
 mod closed_stdout;
 mod cluster_errors;
 mod commit_environment;
+mod contract;
 mod dev_cli;
 mod discovery;
 mod e2e;

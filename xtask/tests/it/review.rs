@@ -154,7 +154,10 @@ fn an_image_bump_names_exactly_the_commits_that_touched_the_services_inputs() {
     assert_eq!(env["env"], "minikube");
     // Only adderservice's Deployment changes: the version label is on no other object.
     assert_eq!(
-        (env["added"].as_u64(), env["deleted"].as_u64()),
+        (
+            env["summary"]["added"].as_u64(),
+            env["summary"]["deleted"].as_u64()
+        ),
         (Some(0), Some(0)),
         "{env}"
     );
@@ -228,7 +231,8 @@ fn lowered_replicas_added_and_deleted_objects_and_volume_claim_templates() {
     let doc = review_json(root, &base);
     let env = &doc["environments"][0];
     assert_eq!(
-        env["summary"], "2 changed, 1 added, 1 deleted (9 unchanged)",
+        env["summary"],
+        serde_json::json!({"changed": 2, "added": 1, "deleted": 1, "unchanged": 9}),
         "{env}"
     );
     assert_eq!(env["integrity"]["status"], "differs", "{env}");
@@ -250,7 +254,7 @@ fn lowered_replicas_added_and_deleted_objects_and_volume_claim_templates() {
         .map(|o| {
             (
                 o["name"].as_str().unwrap().to_string(),
-                o["change"].as_str().unwrap().to_string(),
+                o["state"].as_str().unwrap().to_string(),
             )
         })
         .collect();

@@ -20,21 +20,17 @@ fn live_shows_what_syncing_head_would_do() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         doc["environments"][0]["summary"],
-        "1 changed, 0 added, 0 deleted (7 unchanged)"
+        serde_json::json!({"changed": 1, "added": 0, "deleted": 0, "unchanged": 7})
     );
     let live = &doc["live"][0];
     assert_eq!(live["env"], ENV);
     assert_eq!(live["inSync"], false);
-    assert!(
-        live["summary"]
-            .as_str()
-            .unwrap()
-            .starts_with("1 to change, 0 to create, 0 to prune"),
-        "{live}"
-    );
+    assert_eq!(live["summary"]["configure"], 1, "{live}");
+    assert_eq!(live["summary"]["create"], 0, "{live}");
+    assert_eq!(live["summary"]["prune"], 0, "{live}");
     let changes = live["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 1, "{changes:?}");
-    assert_eq!(changes[0]["action"], "configure");
+    assert_eq!(changes[0]["state"], "configure");
     assert!(
         changes[0]["diff"]
             .as_str()
