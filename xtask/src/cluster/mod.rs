@@ -148,6 +148,21 @@ fn load(target: &Target) -> Result<Loaded> {
     })
 }
 
+/// For the pipeline's check stage: whether `root`'s environment `env` has
+/// a cluster spec (None when it has none), and if so whether it passes the
+/// rules and its rendered files are committed as render writes them.
+pub fn check_committed(root: &Path, env: &str) -> Result<Option<bool>> {
+    if !root.join(spec::file_of(env)).exists() {
+        return Ok(None);
+    }
+    let loaded = load(&Target {
+        env: env.to_string(),
+        root: Some(root.to_path_buf()),
+    })?;
+    let comparison = files::compare_dir(&root.join(render::cluster_dir(env)), &loaded.rendered)?;
+    Ok(Some(comparison.is_clean()))
+}
+
 fn run_render(args: RenderArgs) -> Result<ExitCode> {
     let loaded = load(&args.target)?;
     let dir = render::cluster_dir(&args.target.env);
