@@ -707,3 +707,86 @@ fn create_refuses_rendered_files_that_are_not_what_render_writes() {
     );
     assert_eq!(fixture.calls(), Vec::<String>::new());
 }
+
+#[test]
+fn several_violations_are_one_error_line_each() {
+    let fixture = Fixture::new();
+    let spec = fixture.env_dir().join("cluster.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let broken = text
+        .replace("kubernetesVersion: 1.34.2", "kubernetesVersion: latest")
+        .replace("count: 3 ", "count: 1 ");
+    assert_ne!(broken, text);
+    std::fs::write(&spec, broken).unwrap();
+    let output = fixture.xtask(&["render", "--env", "aws"]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("error: environments/aws/cluster.yaml: kubernetesVersion: `latest`"),
+        "{err}"
+    );
+    assert!(
+        lines[1]
+            .starts_with("error: environments/aws/cluster.yaml: nodes.count: 1 nodes for 3 zones"),
+        "{err}"
+    );
+}
+
+/// `delete` on a real terminal: `script` (util-linux) gives it a pty and
+/// types the answer.
+fn delete_on_a_terminal(fixture: &Fixture, answer: &str) -> Output {
+    let script = which("script")
+        .expect("`script` (util-linux, Debian's bsdutils) is needed for the terminal test");
+    let line = format!(
+        "PATH={} {} cluster delete --env aws --root {}",
+        fixture.bin().display(),
+        env!("CARGO_BIN_EXE_xtask"),
+        fixture.root().display()
+    );
+    let mut child = Command::new(script)
+        .args(["-qec", &line, "/dev/null"])
+        .env("FAKE_LOG", fixture.log())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn delete_on_a_terminal_asks_for_the_cluster_name() {
+    let fixture = Fixture::new();
+    fixture.render();
+    fixture.install_fakes(&["kops", "aws"]);
+
+    let refused = delete_on_a_terminal(&fixture, "micro");
+    assert_eq!(refused.status.code(), Some(2), "{}", stdout(&refused));
+    let screen = stdout(&refused);
+    assert!(screen.contains("Type its name to confirm"), "{screen}");
+    assert!(
+        screen.contains("error: not confirmed; nothing was deleted"),
+        "{screen}"
+    );
+    assert_eq!(fixture.calls(), Vec::<String>::new());
+
+    let confirmed = delete_on_a_terminal(&fixture, "micro.k8s.local");
+    assert_eq!(confirmed.status.code(), Some(0), "{}", stdout(&confirmed));
+    let ran: Vec<String> = delete_lines();
+    assert_eq!(fixture.calls(), ran);
+}
