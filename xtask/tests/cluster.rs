@@ -263,7 +263,7 @@ fn delete_lines() -> Vec<String> {
 fn update_lines() -> Vec<String> {
     vec![
         "aws sts get-caller-identity".to_string(),
-        format!("kops replace {} --state {STATE}", file_args()),
+        format!("kops replace --force {} --state {STATE}", file_args()),
         format!("kops update cluster --name micro.k8s.local --yes --admin --state {STATE}"),
         format!("kops rolling-update cluster --name micro.k8s.local --yes --state {STATE}"),
         format!("kops validate cluster --name micro.k8s.local --wait 10m --state {STATE}"),

@@ -189,10 +189,11 @@ impl Target<'_> {
         steps
     }
 
-    /// Replace the stored spec with the rendered files, apply, roll the
-    /// instances that must change, wait.
+    /// Replace the stored spec with the rendered files (`--force` also
+    /// creates an instance group new in the spec), apply, roll the instances
+    /// that must change, wait.
     pub fn update(&self) -> Vec<Step> {
-        let mut replace_args = vec!["replace".to_string()];
+        let mut replace_args = vec!["replace".to_string(), "--force".to_string()];
         replace_args.extend(self.file_args());
         let replace_args: Vec<&str> = replace_args.iter().map(String::as_str).collect();
         let mut steps = vec![self.credentials(), run(self.kops(&replace_args))];
