@@ -47,7 +47,7 @@ pub fn run(root: &Path, env: &Environment, steps: &[Step]) -> Result<()> {
                 hint: Some(hint),
             } => execute_captured(&sh, command).map_err(|said| {
                 anyhow!(
-                    "{hint} (`{}`: {said}); nothing else was run",
+                    "{hint} (`{}`: {said}); the steps after it were not run",
                     command.line()
                 )
             })?,
