@@ -293,3 +293,46 @@ fn confirm_delete(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root with this workspace's aws env.yaml and cluster.yaml, and a
+    /// minikube env.yaml without a cluster spec.
+    fn root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = crate::workspace::root();
+        for (env, files) in [
+            ("aws", &["env.yaml", "cluster.yaml"][..]),
+            ("minikube", &["env.yaml"][..]),
+        ] {
+            let to = dir.path().join("environments").join(env);
+            std::fs::create_dir_all(&to).unwrap();
+            for file in files {
+                let from = workspace.join("environments").join(env).join(file);
+                std::fs::copy(from, to.join(file)).unwrap();
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn the_pipeline_check_sees_missing_stale_and_current_files() {
+        let dir = root();
+        assert_eq!(check_committed(dir.path(), "minikube").unwrap(), None);
+        assert_eq!(check_committed(dir.path(), "aws").unwrap(), Some(false));
+        let loaded = load(&Target {
+            env: "aws".to_string(),
+            root: Some(dir.path().to_path_buf()),
+        })
+        .unwrap();
+        let cluster = dir.path().join(render::cluster_dir("aws"));
+        files::write_dir(&cluster, &loaded.rendered).unwrap();
+        assert_eq!(check_committed(dir.path(), "aws").unwrap(), Some(true));
+        let spec = dir.path().join(spec::file_of("aws"));
+        let text = std::fs::read_to_string(&spec).unwrap();
+        std::fs::write(&spec, text.replace("t3.medium", "t3.large")).unwrap();
+        assert_eq!(check_committed(dir.path(), "aws").unwrap(), Some(false));
+    }
+}
