@@ -7,6 +7,7 @@
 mod cli;
 
 mod bench;
+mod cluster;
 mod cmd;
 mod dev;
 mod environment;
@@ -62,6 +63,8 @@ enum Command {
     Release(release::ReleaseArgs),
     /// The CI stages in one command: check, test, build, release, publish, deploy.
     Pipeline(pipeline::PipelineArgs),
+    /// The environment's cluster as code, for kops: render, create, update, validate, delete.
+    Cluster(cluster::ClusterArgs),
     /// Create or rotate the database Secret in the cluster.
     Secrets(gitops::secrets::SecretsArgs),
     /// Show what sync would change.
@@ -92,6 +95,7 @@ impl Command {
             Command::Build(args) => args.common.output,
             Command::BuildAll(args) => args.common.output,
             Command::Pipeline(args) => args.output,
+            Command::Cluster(args) => args.output_format(),
             Command::Review(args) if args.output == review::Format::Json => Format::Json,
             Command::Review(args) if args.output == review::Format::Yaml => Format::Yaml,
             _ => Format::Text,
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
         Command::Commit(args) => manifest::run_commit(args),
         Command::Release(args) => release::run(args),
         Command::Pipeline(args) => pipeline::run(args),
+        Command::Cluster(args) => cluster::run(args),
         Command::Secrets(args) => gitops::secrets::run(args),
         Command::Diff(args) => gitops::run_diff(args),
         Command::Sync(args) => gitops::run_sync(args),

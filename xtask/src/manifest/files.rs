@@ -1,5 +1,6 @@
 //! The manifests folder on disk: write what render produced (and remove what
-//! it no longer produces), or compare without writing (`--check`).
+//! it no longer produces), or compare without writing (`--check`). The
+//! `_dir` forms do the same for any generated folder (`cluster render`).
 
 use super::render::{Files, manifests_dir};
 use anyhow::{Result, anyhow};
@@ -24,9 +25,13 @@ impl Comparison {
 
 /// Compares `files` with `<root>/environments/<env>/manifests/`.
 pub fn compare(root: &Path, env: &str, files: &Files) -> Result<Comparison> {
-    let dir = root.join(manifests_dir(env));
+    compare_dir(&root.join(manifests_dir(env)), files)
+}
+
+/// Compares `files` with the `.yaml` files of `dir`.
+pub fn compare_dir(dir: &Path, files: &Files) -> Result<Comparison> {
     let mut result = Comparison::default();
-    let on_disk = list_yaml(&dir)?;
+    let on_disk = list_yaml(dir)?;
     for name in &on_disk {
         if !files.contains_key(name) {
             result.extra.push(name.clone());
@@ -45,9 +50,13 @@ pub fn compare(root: &Path, env: &str, files: &Files) -> Result<Comparison> {
 
 /// Makes the folder hold exactly `files`; untouched files keep their mtime.
 pub fn write(root: &Path, env: &str, files: &Files) -> Result<Comparison> {
-    let comparison = compare(root, env, files)?;
-    let dir = root.join(manifests_dir(env));
-    std::fs::create_dir_all(&dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
+    write_dir(&root.join(manifests_dir(env)), files)
+}
+
+/// Makes `dir` hold exactly `files` (as its `.yaml` files).
+pub fn write_dir(dir: &Path, files: &Files) -> Result<Comparison> {
+    let comparison = compare_dir(dir, files)?;
+    std::fs::create_dir_all(dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
     for name in comparison.changed.iter().chain(&comparison.missing) {
         let path = dir.join(name);
         // Write beside, then rename: a reader never sees half a file.

@@ -98,6 +98,11 @@ fn check(cx: &Context) -> Result<String> {
         if code != ExitCode::SUCCESS {
             bail!("render --env {env} --check: the committed manifests are not what render writes");
         }
+        if crate::cluster::check_committed(&cx.root, env)? == Some(false) {
+            bail!(
+                "cluster render --env {env} --check: environments/{env}/cluster/ is not what cluster render writes"
+            );
+        }
     }
     progress("cargo fmt --check")?;
     external(&cx.root, &["fmt", "--all", "--check"])?;

@@ -9,6 +9,7 @@ mod manifest_support;
 
 mod cli_flags;
 mod closed_stdout;
+mod cluster;
 mod cluster_errors;
 mod commit_environment;
 mod contract;
