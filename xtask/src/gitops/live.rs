@@ -28,6 +28,9 @@ pub struct Live {
     pub inventory: Option<Inventory>,
     /// Inventories of the same environment in other namespaces.
     pub elsewhere: Vec<Inventory>,
+    /// Keys of the live objects in the command's scope (all of them unless
+    /// `-n`/`-l`), kept after the plan takes `objects`.
+    pub in_scope: BTreeSet<ObjectKey>,
 }
 
 fn key_of(kind: &KindInfo, item: &Value) -> Option<ObjectKey> {
@@ -116,12 +119,28 @@ pub async fn fetch(cluster: &Cluster, desired: &Desired) -> Result<Live> {
     }
     let members: BTreeSet<ObjectKey> = listed.keys().cloned().collect();
     listed.extend(not_members(cluster, &desired.objects, &listed).await?);
-    Ok(Live {
+    let mut live = Live {
         objects: listed,
         members,
         inventory,
         elsewhere,
-    })
+        in_scope: BTreeSet::new(),
+    };
+    live.restrict(&desired.scope);
+    Ok(live)
+}
+
+impl Live {
+    /// Forget the live objects outside `scope`: they are neither compared
+    /// nor pruned. `in_scope` keeps the keys of those that stay.
+    fn restrict(&mut self, scope: &super::scope::Scope) {
+        if !scope.is_everything() {
+            self.objects.retain(|key, object| scope.contains(key, object));
+            let objects = &self.objects;
+            self.members.retain(|key| objects.contains_key(key));
+        }
+        self.in_scope = self.objects.keys().cloned().collect();
+    }
 }
 
 /// (stage, kind, namespace): one LIST. Cluster-scoped kinds have no namespace.

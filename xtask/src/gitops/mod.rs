@@ -23,6 +23,7 @@ pub(crate) mod output;
 mod plan;
 mod preview;
 mod prune;
+mod scope;
 mod rollout;
 pub mod secrets;
 mod source;
@@ -49,9 +50,17 @@ pub struct Target {
     /// The environment: a folder under environments/ with an env.yaml.
     #[arg(long)]
     pub env: String,
-    /// Deploy this commit instead of HEAD (a rollback: `--rev HEAD~1`).
+    /// The commit to compare or deploy instead of HEAD (`sync --rev HEAD~1` rolls back).
     #[arg(long)]
     pub rev: Option<String>,
+    /// Only the objects in this namespace (and the Namespace itself); a sync
+    /// neither writes nor prunes anything outside it.
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Only the objects whose labels match (`key=value`, `key!=value`, `key`,
+    /// `!key`, comma-separated); a sync neither writes nor prunes anything else.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
     /// Use this kube context, even if it is not the one env.yaml names.
     #[arg(long)]
     pub context: Option<String>,
@@ -191,12 +200,16 @@ pub struct Session {
     env: String,
     /// `--context` was given: the commit's env.yaml context is not enforced.
     context_override: bool,
+    /// `-n`/`-l`: the part of the environment this run covers.
+    scope: scope::Scope,
     cluster: cluster::Cluster,
 }
 
 impl Session {
     /// Connect to the context env.yaml names at `rev` (HEAD when None).
     pub async fn open(target: &Target, rev: Option<&str>) -> Result<Session> {
+        // A malformed selector is an error before anything is read or connected.
+        let scope = scope::Scope::new(target.namespace.as_deref(), target.selector.as_deref())?;
         let repo = source::repo_root(target.root.as_ref());
         let env = source::environment_at(&repo, &target.env, rev)?;
         let cluster = cluster::connect(
@@ -209,6 +222,7 @@ impl Session {
             repo,
             env: target.env.clone(),
             context_override: target.context.is_some(),
+            scope,
             cluster,
         })
     }
@@ -216,7 +230,8 @@ impl Session {
     /// The environment at `rev` (HEAD when None): env.yaml and manifests from
     /// that one commit, warning about edits that are not committed.
     pub fn desired(&self, rev: Option<&str>) -> Result<source::Desired> {
-        let desired = source::read(&self.repo, &self.env, rev)?;
+        let mut desired = source::read(&self.repo, &self.env, rev)?;
+        desired.restrict(self.scope.clone());
         if !self.context_override && desired.env.context != self.cluster.context {
             bail!(
                 "commit {} deploys `{}` to context `{}`, but this run is connected to `{}`; nothing was changed",

@@ -49,6 +49,8 @@ pub fn preview(
     let target = Target {
         env: env.to_string(),
         rev: Some(rev.to_string()),
+        namespace: None,
+        selector: None,
         context: context.map(str::to_string),
         kubeconfig: kubeconfig.map(Path::to_path_buf),
         root: Some(PathBuf::from(repo)),

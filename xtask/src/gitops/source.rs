@@ -5,6 +5,7 @@
 //! comes from the same commit as the manifests: a rollback uses the namespace
 //! it was deployed with. Uncommitted edits are reported and ignored.
 
+use super::scope::Scope;
 use super::kinds::{self, KindInfo, ObjectKey};
 use super::{validate, yaml};
 use crate::environment::Environment;
@@ -31,9 +32,14 @@ pub struct Desired {
     pub commit: String,
     /// env.yaml as committed in that same commit.
     pub env: Environment,
+    /// The objects in scope (all of the commit's unless `-n`/`-l` narrowed it).
     pub objects: Vec<DesiredObject>,
     /// Working-tree paths of the environment (env.yaml, manifests) that differ from HEAD.
     pub uncommitted: Vec<String>,
+    /// What `-n`/`-l` narrowed the objects to.
+    pub scope: Scope,
+    /// The commit's objects outside the scope: never written, never pruned.
+    pub outside: Vec<DesiredObject>,
 }
 
 impl Desired {
@@ -48,11 +54,22 @@ impl Desired {
         let mut namespaces: BTreeSet<String> = self
             .objects
             .iter()
+            .chain(&self.outside)
             .filter(|o| o.kind.namespaced)
             .map(|o| o.key.namespace.clone())
             .collect();
         namespaces.insert(self.env.namespace.clone());
         namespaces
+    }
+
+    /// Keep only the objects in `scope`; the rest move to `outside`.
+    pub fn restrict(&mut self, scope: Scope) {
+        let (inside, outside) = std::mem::take(&mut self.objects)
+            .into_iter()
+            .partition(|o| scope.contains(&o.key, &o.value));
+        self.objects = inside;
+        self.outside = outside;
+        self.scope = scope;
     }
 }
 
@@ -169,6 +186,8 @@ pub fn read(repo_root: &Path, env: &str, rev: Option<&str>) -> Result<Desired> {
         env: environment,
         objects,
         uncommitted,
+        scope: Scope::default(),
+        outside: Vec::new(),
     })
 }
 

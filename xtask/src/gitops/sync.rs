@@ -124,6 +124,8 @@ struct Run<'a> {
     elsewhere: Vec<Inventory>,
     /// Namespaces created by this (dry) run: nothing in them can be dry-run applied.
     new_namespaces: BTreeSet<String>,
+    /// Keys of the live objects in scope (`-n`/`-l`; all of them without).
+    in_scope: BTreeSet<ObjectKey>,
     /// Health read with the live state, for workloads this sync does not write.
     known: HashMap<ObjectKey, Health>,
     /// StatefulSets found ready before Deployments were applied.
@@ -176,6 +178,7 @@ impl<'a> Run<'a> {
         let Live {
             inventory,
             elsewhere,
+            in_scope,
             ..
         } = live;
         Ok(Run {
@@ -188,6 +191,7 @@ impl<'a> Run<'a> {
             plan,
             elsewhere,
             new_namespaces,
+            in_scope,
             known,
             gated: Vec::new(),
             rollout_error: None,
@@ -197,24 +201,47 @@ impl<'a> Run<'a> {
 
     /// Would the steps write anything (objects, prunes or the inventory)?
     fn needs_writes(&self) -> bool {
-        let new_keys = self.desired_keys();
         let objects_change = self
             .plan
             .changes
             .iter()
             .any(|c| !matches!(c.action, Action::Unchanged | Action::Keep));
-        let kept: BTreeSet<ObjectKey> = self
+        objects_change
+            || !self.elsewhere.is_empty()
+            || self.inventory_objects() != self.stored.objects
+            || self.inventory_commit() != self.stored.commit
+    }
+
+    /// What the inventory lists after this sync: what is desired plus what
+    /// was kept. A scoped sync (`-n`/`-l`) also keeps every entry outside its
+    /// scope: it neither pruned nor forgot them.
+    fn inventory_objects(&self) -> BTreeSet<ObjectKey> {
+        let kept = self
             .plan
             .changes
             .iter()
             .filter(|c| c.action == Action::Keep)
-            .map(|c| c.key.clone())
-            .collect();
-        let listed: BTreeSet<ObjectKey> = new_keys.union(&kept).cloned().collect();
-        objects_change
-            || !self.elsewhere.is_empty()
-            || listed != self.stored.objects
-            || self.stored.commit.as_deref() != Some(self.desired.commit.as_str())
+            .map(|c| c.key.clone());
+        let mut objects: BTreeSet<ObjectKey> = self.desired_keys().into_iter().chain(kept).collect();
+        if !self.desired.scope.is_everything() {
+            let outside = self
+                .stored
+                .objects
+                .iter()
+                .filter(|k| !self.in_scope.contains(*k) && !self.plan.changes.iter().any(|c| &c.key == *k));
+            objects.extend(outside.cloned());
+        }
+        objects
+    }
+
+    /// The commit the inventory records as synced. A scoped sync synced only
+    /// part of it, so the record stays as it was.
+    fn inventory_commit(&self) -> Option<String> {
+        if self.desired.scope.is_everything() {
+            Some(self.desired.commit.clone())
+        } else {
+            self.stored.commit.clone()
+        }
     }
 
     /// The namespace [`lock`] had to create is reported as created by this sync.
@@ -384,14 +411,8 @@ impl<'a> Run<'a> {
     /// After pruning: the inventory lists what is desired plus what was
     /// kept, and records the commit.
     async fn narrow_inventory(&mut self) -> Result<()> {
-        let kept = self
-            .plan
-            .changes
-            .iter()
-            .filter(|c| c.action == Action::Keep)
-            .map(|c| c.key.clone());
-        let objects: BTreeSet<ObjectKey> = self.desired_keys().into_iter().chain(kept).collect();
-        let commit = Some(self.desired.commit.clone());
+        let objects = self.inventory_objects();
+        let commit = self.inventory_commit();
         if (objects == self.stored.objects && commit == self.stored.commit)
             || !self.inventory_reachable()
         {
