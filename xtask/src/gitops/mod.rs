@@ -26,6 +26,7 @@ mod prune;
 mod rollout;
 pub mod secrets;
 mod source;
+mod stale;
 mod status;
 mod sync;
 mod synced;
@@ -64,6 +65,10 @@ pub struct Target {
     /// Output format: `text` for people, `json` or `yaml` for machines.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
+    /// Fail (exit 2, nothing written) when the committed manifests are not what
+    /// `render` writes for the commit's definitions; without it, a warning.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(clap::Args)]
@@ -191,6 +196,8 @@ pub struct Session {
     env: String,
     /// `--context` was given: the commit's env.yaml context is not enforced.
     context_override: bool,
+    /// `--strict`: stale manifests are an error, not a warning.
+    strict: bool,
     cluster: cluster::Cluster,
 }
 
@@ -209,13 +216,23 @@ impl Session {
             repo,
             env: target.env.clone(),
             context_override: target.context.is_some(),
+            strict: target.strict,
             cluster,
         })
     }
 
     /// The environment at `rev` (HEAD when None): env.yaml and manifests from
-    /// that one commit, warning about edits that are not committed.
+    /// that one commit, warning about edits that are not committed and about
+    /// manifests that are not what render writes (an error with `--strict`).
     pub fn desired(&self, rev: Option<&str>) -> Result<source::Desired> {
+        let desired = self.committed(rev)?;
+        stale::check(&self.repo, &desired, self.strict)?;
+        Ok(desired)
+    }
+
+    /// [`Session::desired`] without the stale-render check (`review --live`
+    /// makes that check itself).
+    pub(crate) fn committed(&self, rev: Option<&str>) -> Result<source::Desired> {
         let desired = source::read(&self.repo, &self.env, rev)?;
         if !self.context_override && desired.env.context != self.cluster.context {
             bail!(
