@@ -12,6 +12,7 @@
 //! entry points.
 
 mod apply;
+mod clock;
 pub mod cluster;
 mod diff;
 mod inventory;
@@ -329,8 +330,8 @@ pub fn run_sync(args: SyncArgs) -> Result<ExitCode> {
             started.elapsed(),
             args.target.output,
         )?;
-        match outcome.rollout_error {
-            Some(message) => bail!("{message}"),
+        match &outcome.rollout_error {
+            Some(message) => bail!("{}", output::rollout_failure(&desired, &outcome, message)),
             None => Ok(ExitCode::SUCCESS),
         }
     })
