@@ -8,7 +8,8 @@
 //! (`normalize` does the request-free comparison, a dry-run confirms only what
 //! looks different); `sync` takes the `lease`, applies, prunes and keeps the
 //! `inventory`; `rollout` waits; `output` prints; `watch` loops, woken also by `webhook`. `diff` and
-//! `status` share live + plan; `preview` is diff's plan for `review --live`. This file holds only the arguments and the
+//! `status` share live + plan; `preview` is diff's plan for `review --live`; `stale` warns when
+//! the commit's manifests are not what render writes for its definitions. This file holds only the arguments and the
 //! entry points.
 
 mod apply;
