@@ -150,17 +150,16 @@ impl Waiter<'_> {
                 .map(|(k, _)| k.clone())
                 .collect();
             pending.sort();
-            bar.set_position((keys.len() - pending.len()) as u64);
-            if let Some(first) = pending.first() {
-                bar.set_message(format!(
-                    "waiting for {first}{}",
-                    if pending.len() > 1 { " …" } else { "" }
-                ));
-            }
-            if pending.is_empty() {
+            // All ready: finish at once, so that no frame shows `n/n ready waiting for …`.
+            let Some(first) = pending.first() else {
                 bar.finish_with_message("done");
                 return Ok(());
-            }
+            };
+            bar.set_message(format!(
+                "waiting for {first}{}",
+                if pending.len() > 1 { " …" } else { "" }
+            ));
+            bar.set_position((keys.len() - pending.len()) as u64);
             if started.elapsed() >= self.timeout {
                 bar.finish_and_clear();
                 let stuck: Vec<&(ObjectKey, Health)> =

@@ -269,9 +269,18 @@ impl<'a> Run<'a> {
 
     async fn apply_namespaces(&mut self) -> Result<()> {
         self.still_locked()?;
+        // The namespace the lease needed is already applied: counted as done,
+        // so the bar's total is the table's created + configured.
+        let applied = self
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.done && matches!(c.action, Action::Create | Action::Configure))
+            .count();
         let writes = self.to_write(|_| true).len();
         if writes > 0 {
-            self.progress = apply::progress_bar(writes, "applying");
+            self.progress = apply::progress_bar(applied + writes, "applying");
+            self.progress.set_position(applied as u64);
         }
         let namespaces = self.to_write(|stage| stage == 0);
         apply::apply_counted(

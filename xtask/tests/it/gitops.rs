@@ -355,6 +355,64 @@ fn a_failed_rollout_names_the_condition_and_the_rollback_and_claims_no_sync() {
     );
 }
 
+/// What a terminal shows of `text`: ANSI escape sequences removed.
+fn without_escapes(text: &str) -> String {
+    let mut plain = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            plain.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    plain
+}
+
+/// The last frame of the bar starting with `what`: up to its `done`.
+fn last_bar<'a>(screen: &'a str, what: &str) -> &'a str {
+    let start = screen
+        .rfind(what)
+        .unwrap_or_else(|| panic!("no `{what}` bar: {screen}"));
+    let rest = &screen[start..];
+    rest.find(" done").map_or(rest, |end| &rest[..end + 5])
+}
+
+/// On a terminal (util-linux `script` provides one), the apply bar counts every
+/// object the sync writes, the Namespace too, and both bars end saying done.
+#[test]
+fn on_a_terminal_the_progress_bars_count_every_object_and_end_with_done() {
+    let f = Fixture::new(&system("v1"));
+    let command = format!(
+        "{} sync --env {ENV} --timeout 60s --root {}",
+        env!("CARGO_BIN_EXE_xtask"),
+        f.root().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("KUBECONFIG", f.kubeconfig())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run util-linux `script` (it provides the terminal)");
+    assert!(out.status.success(), "{}", describe(&out));
+    let screen = without_escapes(&text(&out.stdout));
+    assert!(screen.contains("8 created"), "{screen}");
+    let apply = last_bar(&screen, "applying ");
+    assert!(
+        apply.starts_with("applying 8/8 ") && apply.ends_with(" done"),
+        "{apply:?}\n{screen}"
+    );
+    let rollout = last_bar(&screen, "rollout ");
+    assert_eq!(rollout, "rollout 2/2 ready done", "{screen}");
+    assert!(!screen.contains("2/2 ready waiting"), "{screen}");
+}
+
 #[test]
 fn a_wrong_context_is_refused_and_nothing_is_written() {
     let f = Fixture::new(&system("v1"));
