@@ -55,10 +55,15 @@ pub async fn apply_counted(
 /// A progress bar on stderr (drawn only when stderr is a terminal).
 pub fn progress_bar(total: usize, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total as u64);
-    let template = format!("{{spinner}} {what} {{pos}}/{{len}} {{wide_bar}}");
+    let template = format!("{{spinner}} {what} {{pos}}/{{len}} {{wide_bar}} {{msg}}");
     bar.set_style(
         indicatif::ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// Ends `bar` saying so: `applying 12/12 … done`.
+pub fn finish(bar: &indicatif::ProgressBar) {
+    bar.finish_with_message("done");
 }

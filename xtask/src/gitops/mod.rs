@@ -8,10 +8,12 @@
 //! (`normalize` does the request-free comparison, a dry-run confirms only what
 //! looks different); `sync` takes the `lease`, applies, prunes and keeps the
 //! `inventory`; `rollout` waits; `output` prints; `watch` loops, woken also by `webhook`. `diff` and
-//! `status` share live + plan; `preview` is diff's plan for `review --live`. This file holds only the arguments and the
+//! `status` share live + plan; `preview` is diff's plan for `review --live`; `stale` warns when
+//! the commit's manifests are not what render writes for its definitions. This file holds only the arguments and the
 //! entry points.
 
 mod apply;
+mod clock;
 pub mod cluster;
 mod diff;
 mod inventory;
@@ -27,6 +29,7 @@ mod scope;
 mod rollout;
 pub mod secrets;
 mod source;
+mod stale;
 mod status;
 mod sync;
 mod synced;
@@ -73,6 +76,10 @@ pub struct Target {
     /// Output format: `text` for people, `json` or `yaml` for machines.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
+    /// Fail (exit 2, nothing written) when the committed manifests are not what
+    /// `render` writes for the commit's definitions; without it, a warning.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(clap::Args)]
@@ -202,6 +209,8 @@ pub struct Session {
     context_override: bool,
     /// `-n`/`-l`: the part of the environment this run covers.
     scope: scope::Scope,
+    /// `--strict`: stale manifests are an error, not a warning.
+    strict: bool,
     cluster: cluster::Cluster,
 }
 
@@ -223,13 +232,23 @@ impl Session {
             env: target.env.clone(),
             context_override: target.context.is_some(),
             scope,
+            strict: target.strict,
             cluster,
         })
     }
 
     /// The environment at `rev` (HEAD when None): env.yaml and manifests from
-    /// that one commit, warning about edits that are not committed.
+    /// that one commit, warning about edits that are not committed and about
+    /// manifests that are not what render writes (an error with `--strict`).
     pub fn desired(&self, rev: Option<&str>) -> Result<source::Desired> {
+        let desired = self.committed(rev)?;
+        stale::check(&self.repo, &desired, self.strict)?;
+        Ok(desired)
+    }
+
+    /// [`Session::desired`] without the stale-render check (`review --live`
+    /// makes that check itself).
+    pub(crate) fn committed(&self, rev: Option<&str>) -> Result<source::Desired> {
         let mut desired = source::read(&self.repo, &self.env, rev)?;
         desired.restrict(self.scope.clone());
         if !self.context_override && desired.env.context != self.cluster.context {
@@ -327,8 +346,8 @@ pub fn run_sync(args: SyncArgs) -> Result<ExitCode> {
             started.elapsed(),
             args.target.output,
         )?;
-        match outcome.rollout_error {
-            Some(message) => bail!("{message}"),
+        match &outcome.rollout_error {
+            Some(message) => bail!("{}", output::rollout_failure(&desired, &outcome, message)),
             None => Ok(ExitCode::SUCCESS),
         }
     })

@@ -122,42 +122,18 @@ pub fn print_sync(
             crate::cli::output::emit_streamed(format, &doc)?;
         }
         Format::Text => {
-            let mut rows = vec![vec![
-                "KIND".to_string(),
-                "NAME".to_string(),
-                "RESULT".to_string(),
-            ]];
-            for line in lines(plan, dry_run) {
-                let result = match line.reason {
-                    Some(reason) if line.state == "kept" => reason,
-                    _ => line.state.to_string(),
-                };
-                rows.push(vec![line.kind, line.name, result]);
-            }
-            out!("{}", table(&rows))?;
-            // Gone from git but still in the cluster: name each one, so "0 pruned"
-            // never hides what stayed.
-            for change in plan.changes.iter().filter(|c| c.action == Action::Keep) {
-                let why = change.reason.as_deref().unwrap_or("kept");
-                outln!(
-                    "kept {} {}: gone from git, not deleted ({})",
-                    change.key.kind,
-                    namespaced_name(&change.key),
-                    why.strip_prefix("kept: ").unwrap_or(why)
-                )?;
-            }
-            for namespace in &outcome.left_behind {
-                outln!(
-                    "left namespace `{namespace}` as it is: its objects are no longer tracked and never pruned"
-                )?;
-            }
+            print_table(outcome, dry_run)?;
             let verb = if outcome.rollout_error.is_some() {
                 "did not finish syncing"
             } else {
                 "synced"
             };
+            let scope = match desired.scope.is_everything() {
+                true => String::new(),
+                false => format!(" (only {})", desired.scope.describe()),
+            };
             outln!(
-                "{}{verb} {} to context `{}`: {} ({:.2}s)",
+                "{}{verb} {} to context `{}`{scope}: {} ({:.2}s)",
                 if dry_run { "(dry run) " } else { "" },
                 short(&desired.commit),
                 context,
@@ -165,6 +141,42 @@ pub fn print_sync(
                 took.as_secs_f64()
             )?;
         }
+    }
+    Ok(())
+}
+
+/// The object table of a sync, then a line for each object kept and each
+/// namespace left behind.
+pub fn print_table(outcome: &Outcome, dry_run: bool) -> Result<()> {
+    let plan = &outcome.plan;
+    let mut rows = vec![vec![
+        "KIND".to_string(),
+        "NAME".to_string(),
+        "RESULT".to_string(),
+    ]];
+    for line in lines(plan, dry_run) {
+        let result = match line.reason {
+            Some(reason) if line.state == "kept" => reason,
+            _ => line.state.to_string(),
+        };
+        rows.push(vec![line.kind, line.name, result]);
+    }
+    out!("{}", table(&rows))?;
+    // Gone from git but still in the cluster: name each one, so "0 pruned"
+    // never hides what stayed.
+    for change in plan.changes.iter().filter(|c| c.action == Action::Keep) {
+        let why = change.reason.as_deref().unwrap_or("kept");
+        outln!(
+            "kept {} {}: gone from git, not deleted ({})",
+            change.key.kind,
+            namespaced_name(&change.key),
+            why.strip_prefix("kept: ").unwrap_or(why)
+        )?;
+    }
+    for namespace in &outcome.left_behind {
+        outln!(
+            "left namespace `{namespace}` as it is: its objects are no longer tracked and never pruned"
+        )?;
     }
     Ok(())
 }
@@ -239,5 +251,18 @@ pub fn label(key: &ObjectKey) -> String {
         key.to_string()
     } else {
         format!("{}/{}", key.namespace, key)
+    }
+}
+
+/// A failed rollout's error: its message, then the command that deploys the
+/// commit synced before this one (when there was another one).
+pub fn rollout_failure(desired: &Desired, outcome: &Outcome, message: &str) -> String {
+    match outcome.previous_commit.as_deref() {
+        Some(previous) if previous != desired.commit => format!(
+            "{message}; roll back with `cargo xtask sync --env {} --rev {}`",
+            desired.env.name,
+            short(previous)
+        ),
+        _ => message.to_string(),
     }
 }

@@ -55,10 +55,11 @@ pub fn preview(
         kubeconfig: kubeconfig.map(Path::to_path_buf),
         root: Some(PathBuf::from(repo)),
         output: crate::cli::Format::Text,
+        strict: false,
     };
     crate::cli::runtime()?.block_on(async {
         let session = Session::open(&target, Some(rev)).await?;
-        let desired = session.desired(Some(rev))?;
+        let desired = session.committed(Some(rev))?;
         let plan = diff::plan_sync(&session.cluster, &desired).await?;
         let changes = plan
             .changes

@@ -4,10 +4,11 @@
 //! generation) and updated == available (ready for StatefulSets) == desired
 //! replicas, with no old replicas left. A Deployment whose Progressing
 //! condition says ProgressDeadlineExceeded (for the observed spec) has failed
-//! and is not waited for.
+//! and is not waited for. A failure or a timeout names the condition and,
+//! when the API server has Events, the last ones of the object's pods.
 
 use super::cluster::{CONCURRENCY, Cluster};
-use super::kinds::ObjectKey;
+use super::kinds::{KindInfo, ObjectKey};
 use anyhow::{Result, bail};
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::ListParams;
@@ -140,7 +141,8 @@ impl Waiter<'_> {
                 states.iter().find(|(_, h)| matches!(h, Health::Failed(_)))
             {
                 bar.finish_and_clear();
-                bail!("rollout of {key} failed: {message}");
+                let events = self.pod_events(&[key]).await;
+                bail!("rollout of {key} failed: {message}{events}");
             }
             pending = states
                 .iter()
@@ -148,26 +150,25 @@ impl Waiter<'_> {
                 .map(|(k, _)| k.clone())
                 .collect();
             pending.sort();
-            bar.set_position((keys.len() - pending.len()) as u64);
-            if let Some(first) = pending.first() {
-                bar.set_message(format!(
-                    "waiting for {first}{}",
-                    if pending.len() > 1 { " …" } else { "" }
-                ));
-            }
-            if pending.is_empty() {
-                bar.finish_and_clear();
+            // All ready: finish at once, so that no frame shows `n/n ready waiting for …`.
+            let Some(first) = pending.first() else {
+                bar.finish_with_message("done");
                 return Ok(());
-            }
+            };
+            bar.set_message(format!(
+                "waiting for {first}{}",
+                if pending.len() > 1 { " …" } else { "" }
+            ));
+            bar.set_position((keys.len() - pending.len()) as u64);
             if started.elapsed() >= self.timeout {
                 bar.finish_and_clear();
-                let stuck: Vec<String> = states
-                    .iter()
-                    .filter(|(_, h)| *h != Health::Ready)
-                    .map(|(k, h)| format!("{k} ({h})"))
-                    .collect();
+                let stuck: Vec<&(ObjectKey, Health)> =
+                    states.iter().filter(|(_, h)| *h != Health::Ready).collect();
+                let keys: Vec<&ObjectKey> = stuck.iter().map(|(k, _)| k).collect();
+                let events = self.pod_events(&keys).await;
+                let stuck: Vec<String> = stuck.iter().map(|(k, h)| format!("{k} ({h})")).collect();
                 bail!(
-                    "rollout not finished after {}s: {}",
+                    "rollout not finished after {}s: {}{events}",
                     self.timeout.as_secs(),
                     stuck.join(", ")
                 );
@@ -239,6 +240,84 @@ impl Waiter<'_> {
     }
 }
 
+/// core/v1 Events, read only to explain a failed rollout.
+const EVENTS: KindInfo = KindInfo {
+    kind: "Event",
+    group: "",
+    version: "v1",
+    plural: "events",
+    namespaced: true,
+    stage: 0,
+};
+
+/// How many of a workload's latest pod events a failure shows.
+const LAST_EVENTS: usize = 3;
+
+impl Waiter<'_> {
+    /// `; last pod events: …` for the pods of `keys` (named `<workload>-…`),
+    /// or nothing when the server has no such Events or cannot list them:
+    /// the condition alone then explains the failure.
+    async fn pod_events(&self, keys: &[&ObjectKey]) -> String {
+        let mut lines = Vec::new();
+        let namespaces: std::collections::BTreeSet<&str> =
+            keys.iter().map(|k| k.namespace.as_str()).collect();
+        for namespace in namespaces {
+            let params = ListParams::default().fields("involvedObject.kind=Pod");
+            let Ok(events) = self.cluster.list_values(&EVENTS, namespace, &params).await else {
+                continue;
+            };
+            for key in keys.iter().filter(|k| k.namespace == namespace) {
+                lines.extend(last_events(&events, &key.name));
+            }
+        }
+        if lines.is_empty() {
+            String::new()
+        } else {
+            format!("; last pod events: {}", lines.join("; "))
+        }
+    }
+}
+
+/// The latest [`LAST_EVENTS`] events of the pods of workload `name`, oldest
+/// first, as `Pod/<pod> <reason>: <message>`.
+fn last_events(events: &[Value], name: &str) -> Vec<String> {
+    let prefix = format!("{name}-");
+    let text = |e: &Value, pointer: &str| {
+        e.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let when = |e: &Value| {
+        [
+            "/lastTimestamp",
+            "/eventTime",
+            "/metadata/creationTimestamp",
+        ]
+        .iter()
+        .map(|p| text(e, p))
+        .find(|t| !t.is_empty())
+        .unwrap_or_default()
+    };
+    let mut mine: Vec<&Value> = events
+        .iter()
+        .filter(|e| text(e, "/involvedObject/name").starts_with(&prefix))
+        .collect();
+    mine.sort_by_key(|e| when(e));
+    let skip = mine.len().saturating_sub(LAST_EVENTS);
+    mine.into_iter()
+        .skip(skip)
+        .map(|e| {
+            format!(
+                "Pod/{} {}: {}",
+                text(e, "/involvedObject/name"),
+                text(e, "/reason"),
+                text(e, "/message").trim()
+            )
+        })
+        .collect()
+}
+
 /// From this many pending objects of one kind on, one LIST replaces the GETs.
 const LIST_FROM: usize = 4;
 
@@ -270,5 +349,29 @@ mod tests {
         let sts = json!({"kind": "StatefulSet", "metadata": {"generation": 1}, "spec": {"replicas": 1},
             "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 0}});
         assert!(matches!(health(&sts), Health::Progressing(_)));
+    }
+
+    #[test]
+    fn last_events_are_the_latest_of_the_workloads_pods() {
+        let event = |pod: &str, at: &str, reason: &str| {
+            json!({"involvedObject": {"kind": "Pod", "name": pod}, "lastTimestamp": at,
+                "reason": reason, "message": format!("{reason} happened ")})
+        };
+        let events = vec![
+            event("webapp-5d9-abcde", "2026-01-01T00:00:04Z", "BackOff"),
+            event("webapp-5d9-abcde", "2026-01-01T00:00:01Z", "Scheduled"),
+            event("webapp-5d9-abcde", "2026-01-01T00:00:02Z", "Pulling"),
+            event("webapp-5d9-abcde", "2026-01-01T00:00:03Z", "Failed"),
+            event("webappx-1-fghij", "2026-01-01T00:00:05Z", "Other"),
+        ];
+        assert_eq!(
+            last_events(&events, "webapp"),
+            [
+                "Pod/webapp-5d9-abcde Pulling: Pulling happened",
+                "Pod/webapp-5d9-abcde Failed: Failed happened",
+                "Pod/webapp-5d9-abcde BackOff: BackOff happened",
+            ]
+        );
+        assert!(last_events(&events, "redis").is_empty());
     }
 }

@@ -44,6 +44,8 @@ pub struct Outcome {
     /// Namespaces an earlier inventory of the environment was retired from
     /// (`--allow-namespace-change`); their objects were left in place.
     pub left_behind: Vec<String>,
+    /// The commit the inventory recorded before this sync: a failed rollout's rollback.
+    pub previous_commit: Option<String>,
 }
 
 /// Sync `desired` to `cluster`, one sync of the environment at a time.
@@ -132,6 +134,10 @@ struct Run<'a> {
     gated: Vec<ObjectKey>,
     rollout_error: Option<String>,
     left_behind: Vec<String>,
+    /// The commit the inventory recorded before this sync (what a rollback deploys).
+    previous_commit: Option<String>,
+    /// One bar for every object applied, namespaces included, as the table counts them.
+    progress: indicatif::ProgressBar,
 }
 
 impl<'a> Run<'a> {
@@ -181,6 +187,7 @@ impl<'a> Run<'a> {
             in_scope,
             ..
         } = live;
+        let previous_commit = inventory.as_ref().and_then(|i| i.commit.clone());
         Ok(Run {
             cluster,
             desired,
@@ -196,6 +203,8 @@ impl<'a> Run<'a> {
             gated: Vec::new(),
             rollout_error: None,
             left_behind: Vec::new(),
+            previous_commit,
+            progress: indicatif::ProgressBar::hidden(),
         })
     }
 
@@ -287,8 +296,27 @@ impl<'a> Run<'a> {
 
     async fn apply_namespaces(&mut self) -> Result<()> {
         self.still_locked()?;
+        // The namespace the lease needed is already applied: counted as done,
+        // so the bar's total is the table's created + configured.
+        let applied = self
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.done && matches!(c.action, Action::Create | Action::Configure))
+            .count();
+        let writes = self.to_write(|_| true).len();
+        if writes > 0 {
+            self.progress = apply::progress_bar(applied + writes, "applying");
+            self.progress.set_position(applied as u64);
+        }
         let namespaces = self.to_write(|stage| stage == 0);
-        apply::apply_all(self.cluster, &namespaces, self.options.dry_run).await?;
+        apply::apply_counted(
+            self.cluster,
+            &namespaces,
+            self.options.dry_run,
+            &self.progress,
+        )
+        .await?;
         self.mark_done(namespaces.iter().map(|o| o.key.clone()));
         // In a dry run, objects in a namespace that does not exist yet are only listed.
         let listed_only: Vec<ObjectKey> = self
@@ -330,8 +358,7 @@ impl<'a> Run<'a> {
     /// Deployments depend on them. Returns false when that gate failed; the
     /// later stages are then not applied.
     async fn apply_stages(&mut self) -> Result<bool> {
-        let total = self.to_write(|stage| stage > 0).len();
-        let progress = apply::progress_bar(total, "applying");
+        let progress = self.progress.clone();
         let stages: BTreeSet<u8> = self
             .to_write(|stage| stage > 0)
             .iter()
@@ -346,7 +373,7 @@ impl<'a> Run<'a> {
             apply::apply_counted(self.cluster, &batch, self.options.dry_run, &progress).await?;
             self.mark_done(batch.iter().map(|o| o.key.clone()));
         }
-        progress.finish_and_clear();
+        apply::finish(&progress);
         Ok(true)
     }
 
@@ -464,6 +491,7 @@ impl<'a> Run<'a> {
             plan: self.plan,
             rollout_error: self.rollout_error,
             left_behind: self.left_behind,
+            previous_commit: self.previous_commit,
         }
     }
 }

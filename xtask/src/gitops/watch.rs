@@ -10,8 +10,18 @@
 //! delete and inventory write is one atomic API call, and the inventory is
 //! widened before applying and narrowed only after pruning, so a cut sync is
 //! like a crashed one and the next sync completes it).
+//!
+//! Output (text): one line per check, starting with the local time
+//! (`12:00:05 up to date at 60d654c`, `12:01:05 synced 93692fc: 2 configured`,
+//! `12:11:05 resync: 93692fc in sync, nothing written`), followed by the object
+//! table only when the sync changed something. Errors go to stderr, also
+//! timestamped. With `-o json|yaml` each sync's document goes to stdout as
+//! before and the check lines go to stderr.
 
+use super::clock;
 use super::output::{self, short};
+use super::plan::{Action, Plan};
+use super::sync::Outcome;
 use super::{Session, SyncOptions};
 use crate::cli::Format;
 use anyhow::{Context, Result, anyhow, bail};
@@ -79,7 +89,11 @@ impl Watch<'_> {
             };
             match target {
                 Ok(commit) => {
-                    if let Some(due) = self.due(&commit, last.as_ref()) {
+                    let due = self.due(&commit, last.as_ref());
+                    if due.is_none() {
+                        self.say(&format!("up to date at {}", short(&commit)))?;
+                    }
+                    if let Some(due) = due {
                         if let Some(at) = pushed_at.take() {
                             eprintln!(
                                 "webhook: syncing {} {:.0?} after the push arrived",
@@ -93,7 +107,7 @@ impl Watch<'_> {
                         // applying, narrowed after pruning (see sync.rs), so a cut
                         // sync is like a crashed one and the next sync completes it.
                         let succeeded = tokio::select! {
-                            ok = self.sync_once(&commit, &due) => ok,
+                            ok = self.sync_once(&commit, &due) => ok?,
                             _ = stop.recv() => {
                                 eprintln!(
                                     "stopping the watch (sync of {} cancelled; the next sync completes it)",
@@ -116,7 +130,7 @@ impl Watch<'_> {
                     }
                 }
                 // A failed fetch (or an unreadable HEAD): tried again at the next interval.
-                Err(e) => eprintln!("error: {}", crate::cli::one_line(&e)),
+                Err(e) => eprintln!("{} error: {}", clock::now(), crate::cli::one_line(&e)),
             }
             pushed_at = None;
             tokio::select! {
@@ -167,52 +181,136 @@ impl Watch<'_> {
             .min(self.resync.max(self.interval))
     }
 
-    /// Sync `commit` once; true when it applied and rolled out.
-    async fn sync_once(&self, commit: &str, due: &Due) -> bool {
-        match due {
-            Due::Retry(failures) => eprintln!(
-                "retrying the failed sync of {} (attempt {})",
+    /// One check's line: stdout for people, stderr beside machine documents.
+    fn say(&self, line: &str) -> Result<()> {
+        if self.output.is_text() {
+            outln!("{} {line}", clock::now())?;
+        } else {
+            eprintln!("{} {line}", clock::now());
+        }
+        Ok(())
+    }
+
+    /// Sync `commit` once; true when it applied and rolled out. Err only
+    /// when stdout is gone (the watch then ends).
+    async fn sync_once(&self, commit: &str, due: &Due) -> Result<bool> {
+        if let Due::Retry(failures) = due {
+            eprintln!(
+                "{} retrying the failed sync of {} (attempt {})",
+                clock::now(),
                 short(commit),
                 failures + 1
-            ),
-            Due::Resync => eprintln!("resync: comparing the cluster with {}", short(commit)),
-            Due::First | Due::NewCommit => {}
+            );
         }
         let started = Instant::now();
+        let mut printing = Ok(());
         let result = async {
             let desired = self.session.desired(Some(commit))?;
             let outcome = self.session.sync(&desired, self.options).await?;
-            let repaired = outcome.plan.changes.iter().any(|c| {
-                !matches!(
-                    c.action,
-                    super::plan::Action::Unchanged | super::plan::Action::Keep
-                )
-            });
-            if matches!(due, Due::Resync) && !repaired && outcome.rollout_error.is_none() {
-                eprintln!("resync: {} is in sync, nothing written", short(commit));
-            } else {
-                output::print_sync(
-                    &desired,
-                    self.session.context(),
-                    &outcome,
-                    self.options.dry_run,
-                    started.elapsed(),
-                    self.output,
-                )?;
-            }
-            anyhow::Ok(outcome.rollout_error)
+            printing = self.report(&desired, &outcome, due, started.elapsed());
+            let failure = outcome
+                .rollout_error
+                .as_deref()
+                .map(|message| output::rollout_failure(&desired, &outcome, message));
+            anyhow::Ok(failure)
         };
-        match result.await {
+        let succeeded = match result.await {
             Ok(None) => true,
             Ok(Some(message)) => {
-                eprintln!("error: {message}");
+                eprintln!("{} error: {message}", clock::now());
                 false
             }
             Err(e) => {
-                eprintln!("error: {}", crate::cli::one_line(&e));
+                eprintln!("{} error: {}", clock::now(), crate::cli::one_line(&e));
                 false
             }
+        };
+        printing.map(|()| succeeded)
+    }
+
+    /// What one sync did: a line, and the table when anything changed
+    /// (text); the sync's document (json, yaml), except for a resync that
+    /// found nothing to do.
+    fn report(
+        &self,
+        desired: &super::source::Desired,
+        outcome: &Outcome,
+        due: &Due,
+        took: Duration,
+    ) -> Result<()> {
+        let commit = short(&desired.commit);
+        let changed = wrote_objects(&outcome.plan);
+        let failed = outcome.rollout_error.is_some();
+        let dry = if self.options.dry_run {
+            "(dry run) "
+        } else {
+            ""
+        };
+        let line = match (due, changed, failed) {
+            (Due::Resync, false, false) => format!("resync: {commit} in sync, nothing written"),
+            (_, _, true) => format!(
+                "{dry}did not finish syncing {commit}: {}",
+                counts(&outcome.plan)
+            ),
+            (Due::Resync, true, false) => {
+                format!("{dry}resync {commit}: {}", counts(&outcome.plan))
+            }
+            _ => format!("{dry}synced {commit}: {}", counts(&outcome.plan)),
+        };
+        if self.output.is_text() {
+            self.say(&line)?;
+            if changed || failed {
+                output::print_table(outcome, self.options.dry_run)?;
+            }
+            return Ok(());
         }
+        self.say(&line)?;
+        if changed || failed || !matches!(due, Due::Resync) {
+            output::print_sync(
+                desired,
+                self.session.context(),
+                outcome,
+                self.options.dry_run,
+                took,
+                self.output,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Did the sync create, configure or prune anything?
+fn wrote_objects(plan: &Plan) -> bool {
+    plan.changes
+        .iter()
+        .any(|c| c.done && matches!(c.action, Action::Create | Action::Configure | Action::Prune))
+}
+
+/// `2 configured, 1 pruned`: what changed (the counts that are not zero),
+/// or `12 unchanged` when nothing did.
+fn counts(plan: &Plan) -> String {
+    let done = |action: Action| {
+        plan.changes
+            .iter()
+            .filter(|c| c.action == action && c.done)
+            .count()
+    };
+    let not_applied = plan.changes.iter().filter(|c| !c.done).count();
+    let parts: Vec<String> = [
+        (done(Action::Create), "created"),
+        (done(Action::Configure), "configured"),
+        (done(Action::Prune), "pruned"),
+        (done(Action::Keep), "kept"),
+        (not_applied, "not applied"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if parts.is_empty() {
+        format!("{} unchanged", done(Action::Unchanged))
+    } else {
+        parts.join(", ")
     }
 }
 

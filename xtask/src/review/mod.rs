@@ -13,10 +13,10 @@
 mod callouts;
 mod compare;
 mod images;
-mod integrity;
+pub(crate) mod integrity;
 mod json;
 mod markdown;
-mod snapshot;
+pub(crate) mod snapshot;
 mod text;
 
 use anyhow::{Context, Result};

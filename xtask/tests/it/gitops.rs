@@ -3,7 +3,9 @@
 
 use crate::gitops_support;
 
-use gitops_support::{ENV, Fixture, deployment, describe, statefulset, system, terminate};
+use gitops_support::{
+    ENV, Fixture, deployment, describe, statefulset, stdout_lines, system, terminate, wait_for_line,
+};
 use std::time::{Duration, Instant};
 
 fn hand_made_configmap(name: &str, labels: &str) -> String {
@@ -294,6 +296,123 @@ fn a_failed_rollout_exits_non_zero_naming_the_object_and_condition() {
     );
 }
 
+/// The commit HEAD names in the fixture's repository.
+fn head_commit(f: &Fixture) -> String {
+    let repo = git2::Repository::open(f.root()).unwrap();
+    repo.head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string()
+}
+
+#[test]
+fn a_failed_rollout_names_the_condition_and_the_rollback_and_claims_no_sync() {
+    let f = Fixture::new(&system("v1"));
+    f.sync(&[]);
+    let good = head_commit(&f);
+    f.write_manifest(
+        "deployment-webapp.yaml",
+        &deployment("webapp", "localhost:5000/webapp:broken", 3000),
+    );
+    f.commit("broken webapp");
+    let out = f.xtask(&["sync", "--env", ENV, "--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = text(&out.stderr);
+    let rollback = format!("`cargo xtask sync --env {ENV} --rev {}`", &good[..7]);
+    for part in [
+        "rollout of Deployment/webapp failed",
+        "ProgressDeadlineExceeded",
+        "has timed out progressing",
+        rollback.as_str(),
+    ] {
+        assert!(err.contains(part), "`{part}` missing: {}", describe(&out));
+    }
+    // The test server has no Pods or Events: none are made up.
+    assert!(!err.contains("pod events"), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("synced")),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stdout.contains("did not finish syncing"),
+        "{}",
+        describe(&out)
+    );
+
+    // The command it names rolls back.
+    let command = rollback.trim_matches('`');
+    let args: Vec<&str> = command.split(' ').skip(2).collect();
+    let back = f.xtask(&args);
+    assert!(back.status.success(), "{}", describe(&back));
+    assert!(
+        text(&back.stdout).contains(&format!("synced {}", &good[..7])),
+        "{}",
+        describe(&back)
+    );
+}
+
+/// What a terminal shows of `text`: ANSI escape sequences removed.
+fn without_escapes(text: &str) -> String {
+    let mut plain = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            plain.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    plain
+}
+
+/// The last frame of the bar starting with `what`: up to its `done`.
+fn last_bar<'a>(screen: &'a str, what: &str) -> &'a str {
+    let start = screen
+        .rfind(what)
+        .unwrap_or_else(|| panic!("no `{what}` bar: {screen}"));
+    let rest = &screen[start..];
+    rest.find(" done").map_or(rest, |end| &rest[..end + 5])
+}
+
+/// On a terminal (util-linux `script` provides one), the apply bar counts every
+/// object the sync writes, the Namespace too, and both bars end saying done.
+#[test]
+fn on_a_terminal_the_progress_bars_count_every_object_and_end_with_done() {
+    let f = Fixture::new(&system("v1"));
+    let command = format!(
+        "{} sync --env {ENV} --timeout 60s --root {}",
+        env!("CARGO_BIN_EXE_xtask"),
+        f.root().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("KUBECONFIG", f.kubeconfig())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run util-linux `script` (it provides the terminal)");
+    assert!(out.status.success(), "{}", describe(&out));
+    let screen = without_escapes(&text(&out.stdout));
+    assert!(screen.contains("8 created"), "{screen}");
+    let apply = last_bar(&screen, "applying ");
+    assert!(
+        apply.starts_with("applying 8/8 ") && apply.ends_with(" done"),
+        "{apply:?}\n{screen}"
+    );
+    let rollout = last_bar(&screen, "rollout ");
+    assert_eq!(rollout, "rollout 2/2 ready done", "{screen}");
+    assert!(!screen.contains("2/2 ready waiting"), "{screen}");
+}
+
 #[test]
 fn a_wrong_context_is_refused_and_nothing_is_written() {
     let f = Fixture::new(&system("v1"));
@@ -418,6 +537,7 @@ fn spawn_piped(mut cmd: std::process::Command) -> std::process::Child {
 fn watch_syncs_a_new_commit_within_one_interval_and_stops_on_sigterm() {
     let f = Fixture::new(&system("v1"));
     let mut child = spawn_piped(f.xtask_command(&watch_args(&["--no-wait"])));
+    let lines = stdout_lines(&mut child);
     let image = |f: &Fixture| {
         let out = f.kubectl(&[
             "get",
@@ -447,19 +567,47 @@ fn watch_syncs_a_new_commit_within_one_interval_and_stops_on_sigterm() {
         "deployment-webapp.yaml",
         &deployment("webapp", "localhost:5000/webapp:v3", 3000),
     );
-    f.commit("webapp v3");
+    let v3 = f.commit("webapp v3");
     // With a 1s interval this happens within about a second; the deadline
     // only keeps a loaded machine from failing the test.
     assert!(
         wait_for("localhost:5000/webapp:v3"),
         "the new commit was not synced"
     );
+    // The next check finds nothing new: one line says so.
+    let mut seen = Vec::new();
+    wait_for_line(&lines, &format!("up to date at {}", &v3[..7]), &mut seen);
 
     stop_cleanly(&mut child);
-    let printed = read_all(child.stdout.as_mut());
+    seen.extend(lines.iter());
+    let printed = seen.join("\n");
+    // One line per check, each after the local time `HH:MM:SS`.
+    let checks: Vec<&str> = printed
+        .lines()
+        .filter_map(|l| {
+            let (time, rest) = l.split_once(' ')?;
+            let digits = time
+                .split(':')
+                .all(|p| p.len() == 2 && p.parse::<u8>().is_ok());
+            (time.len() == 8 && digits).then_some(rest)
+        })
+        .collect();
     // Two syncs: the first commit and the new one; none while HEAD stood still.
-    let syncs = printed.lines().filter(|l| l.starts_with("synced ")).count();
-    assert_eq!(syncs, 2, "{printed}");
+    let syncs: Vec<&&str> = checks.iter().filter(|l| l.starts_with("synced ")).collect();
+    assert_eq!(syncs.len(), 2, "{printed}");
+    assert!(syncs[0].ends_with(": 8 created"), "{printed}");
+    assert!(syncs[1].ends_with(": 1 configured"), "{printed}");
+    let up_to_date = checks
+        .iter()
+        .filter(|l| l.starts_with("up to date at "))
+        .count();
+    assert!(
+        up_to_date >= 1,
+        "no `up to date` line between the syncs:\n{printed}"
+    );
+    // The object table only for the two syncs that changed something.
+    let tables = printed.lines().filter(|l| l.starts_with("KIND")).count();
+    assert_eq!(tables, 2, "{printed}");
 }
 
 #[test]

@@ -437,16 +437,23 @@ fn a_watch_repairs_a_deleted_object_at_the_next_resync_and_otherwise_writes_noth
             "2s",
             "--no-wait",
         ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let lines = stderr_lines(&mut child);
+    let lines = stdout_lines(&mut child);
     let mut seen = Vec::new();
     wait_for_line(&lines, "resync: ", &mut seen);
-    // A resync of an unchanged cluster: reads only.
+    // A resync of an unchanged cluster: reads only, one line and no table.
     f.clear_events();
-    wait_for_line(&lines, "is in sync, nothing written", &mut seen);
+    let from = seen.len();
+    let line = wait_for_line(&lines, "in sync, nothing written", &mut seen);
+    assert!(line.contains(" resync: "), "{line}");
+    assert!(
+        !seen[from..].iter().any(|l| l.starts_with("KIND")),
+        "a resync without drift printed the table:\n{}",
+        seen.join("\n")
+    );
     assert!(f.stored_writes().is_empty(), "{:?}", f.stored_writes());
     let events = f.events();
     assert!(

@@ -192,7 +192,14 @@ fn a_signed_push_syncs_at_once_and_everything_else_is_refused_or_ignored() {
         .read_to_string(&mut printed)
         .unwrap();
     // The first sync and the webhook's; nothing for the refused and ignored ones.
-    let syncs = printed.lines().filter(|l| l.starts_with("synced ")).count();
+    // Each line starts with the local time (`12:00:05 synced 60d654c: …`).
+    let syncs = printed
+        .lines()
+        .filter(|l| {
+            l.split_once(' ')
+                .is_some_and(|(_, rest)| rest.starts_with("synced "))
+        })
+        .count();
     assert_eq!(syncs, 2, "{printed}");
     let all = seen.join("\n");
     assert_eq!(all.matches("fetching now").count(), 1, "{all}");

@@ -336,12 +336,19 @@ pub fn wait_for_line(lines: &Receiver<String>, what: &str, seen: &mut Vec<String
 /// The child's stderr, line by line, read on a thread of its own.
 pub fn stderr_lines(child: &mut std::process::Child) -> Receiver<String> {
     let stderr = child.stderr.take().unwrap();
+    lines_of(stderr)
+}
+
+/// The child's stdout, line by line, read on a thread of its own.
+pub fn stdout_lines(child: &mut std::process::Child) -> Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    lines_of(stdout)
+}
+
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> Receiver<String> {
     let (tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 break;
             }
