@@ -135,7 +135,8 @@ impl Live {
     /// nor pruned. `in_scope` keeps the keys of those that stay.
     fn restrict(&mut self, scope: &super::scope::Scope) {
         if !scope.is_everything() {
-            self.objects.retain(|key, object| scope.contains(key, object));
+            self.objects
+                .retain(|key, object| scope.contains(key, object));
             let objects = &self.objects;
             self.members.retain(|key| objects.contains_key(key));
         }

@@ -86,8 +86,11 @@ impl Scope {
 fn parse(text: &str) -> Result<Vec<Requirement>> {
     let requirement = |part: &str| -> Result<Requirement> {
         let part = part.trim();
-        let valid_key =
-            |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        let valid_key = |k: &str| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        };
         let parsed = if let Some((k, v)) = part.split_once("!=") {
             Requirement::NotEquals(k.trim().into(), v.trim().into())
         } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
@@ -134,9 +137,15 @@ mod tests {
         let object = |labels: Value| json!({"metadata": {"labels": labels}});
         let k = key("Service", "micro", "web");
         assert!(scope.contains(&k, &object(json!({"app": "web", "team": "a"}))));
-        assert!(!scope.contains(&k, &object(json!({"app": "web", "team": "a", "tier": "db"}))));
+        assert!(!scope.contains(
+            &k,
+            &object(json!({"app": "web", "team": "a", "tier": "db"}))
+        ));
         assert!(!scope.contains(&k, &object(json!({"app": "web"}))));
-        assert!(!scope.contains(&k, &object(json!({"app": "web", "team": "a", "legacy": "1"}))));
+        assert!(!scope.contains(
+            &k,
+            &object(json!({"app": "web", "team": "a", "legacy": "1"}))
+        ));
     }
 
     #[test]
@@ -150,7 +159,9 @@ mod tests {
 
     #[test]
     fn a_malformed_selector_is_an_error_naming_it() {
-        let err = Scope::new(None, Some("app in (a,b)")).unwrap_err().to_string();
+        let err = Scope::new(None, Some("app in (a,b)"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`app in (a`"), "{err}");
         assert!(Scope::new(None, Some("a=b,")).is_err());
     }

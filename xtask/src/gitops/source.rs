@@ -5,8 +5,8 @@
 //! comes from the same commit as the manifests: a rollback uses the namespace
 //! it was deployed with. Uncommitted edits are reported and ignored.
 
-use super::scope::Scope;
 use super::kinds::{self, KindInfo, ObjectKey};
+use super::scope::Scope;
 use super::{validate, yaml};
 use crate::environment::Environment;
 use crate::ownership::{APPLYSET_PART_OF, Owner};

@@ -231,13 +231,12 @@ impl<'a> Run<'a> {
             .iter()
             .filter(|c| c.action == Action::Keep)
             .map(|c| c.key.clone());
-        let mut objects: BTreeSet<ObjectKey> = self.desired_keys().into_iter().chain(kept).collect();
+        let mut objects: BTreeSet<ObjectKey> =
+            self.desired_keys().into_iter().chain(kept).collect();
         if !self.desired.scope.is_everything() {
-            let outside = self
-                .stored
-                .objects
-                .iter()
-                .filter(|k| !self.in_scope.contains(*k) && !self.plan.changes.iter().any(|c| &c.key == *k));
+            let outside = self.stored.objects.iter().filter(|k| {
+                !self.in_scope.contains(*k) && !self.plan.changes.iter().any(|c| &c.key == *k)
+            });
             objects.extend(outside.cloned());
         }
         objects

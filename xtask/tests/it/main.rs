@@ -20,6 +20,7 @@ mod e2e_browser;
 mod gitops;
 mod gitops_rendered;
 mod gitops_safety;
+mod gitops_scope;
 mod gitops_status;
 mod gitops_webhook;
 mod image_build;
