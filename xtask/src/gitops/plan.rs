@@ -325,6 +325,7 @@ mod tests {
                 ..Inventory::default()
             }),
             elsewhere: Vec::new(),
+            in_scope: Default::default(),
         }
     }
 
