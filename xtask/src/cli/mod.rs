@@ -8,6 +8,7 @@ pub mod stdout;
 pub mod colour;
 pub mod completions;
 pub mod output;
+pub mod prompt;
 pub mod table;
 
 pub use output::Format;

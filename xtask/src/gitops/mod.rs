@@ -125,6 +125,10 @@ pub struct SyncArgs {
     /// Do not wait for Deployments and StatefulSets to roll out.
     #[arg(long)]
     pub no_wait: bool,
+    /// Prune without asking. On a terminal, a sync that prunes shows what it
+    /// would delete and asks first; without a terminal it never asks.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
     /// How long to wait for rollouts (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = watch::parse_interval)]
     pub timeout: Duration,
@@ -182,6 +186,11 @@ impl SyncArgs {
             wait: !self.no_wait,
             timeout: self.timeout,
             lock_timeout: self.lock_timeout,
+            // A watch loop has nobody to ask; a dry run deletes nothing.
+            confirm_prune: !self.yes
+                && !self.watch
+                && !self.dry_run
+                && crate::cli::prompt::interactive(),
         }
     }
 }

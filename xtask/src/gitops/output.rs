@@ -145,6 +145,24 @@ pub fn print_sync(
     Ok(())
 }
 
+/// What a sync is about to do, for the prompt: one line per object it
+/// changes (`  prune  Service micro/webapp`), unchanged ones left out.
+pub fn planned_changes(plan: &Plan) -> String {
+    let rows: Vec<Vec<String>> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+        .map(|c| {
+            vec![
+                format!("  {}", c.action.word()),
+                c.key.kind.clone(),
+                namespaced_name(&c.key),
+            ]
+        })
+        .collect();
+    table(&rows)
+}
+
 /// The object table of a sync, then a line for each object kept and each
 /// namespace left behind.
 pub fn print_table(outcome: &Outcome, dry_run: bool) -> Result<()> {

@@ -39,6 +39,10 @@ pub struct SecretsArgs {
     /// Use this kube context instead of env.yaml's `context`.
     #[arg(long)]
     pub context: Option<String>,
+    /// Rotate without asking. On a terminal, --rotate lists the Secrets and
+    /// asks first; without a terminal it never asks.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 /// Secret name -> key -> the environment variable its value is read from.
@@ -67,13 +71,16 @@ pub fn run(args: SecretsArgs) -> Result<ExitCode> {
     // Secrets names its context (env.yaml's, or --context), so the current
     // context does not matter; connecting as sync does gives the same errors.
     let context = args.context.clone().unwrap_or_else(|| env.context.clone());
-    let runtime = tokio::runtime::Runtime::new()?;
-    let lines = runtime.block_on(async {
+    let wanted = wanted(&defs);
+    if args.rotate && !args.yes && crate::cli::prompt::interactive() {
+        confirm_rotation(&wanted, &env.namespace, &context)?;
+    }
+    let lines = crate::cli::runtime()?.block_on(async {
         let cluster = connect(args.kubeconfig.as_deref(), Some(&context), &env).await?;
         apply(
             &cluster,
             &Owner::new(&env.name, &env.namespace),
-            &wanted(&defs),
+            &wanted,
             args.rotate,
             &|var| std::env::var(var).ok(),
         )
@@ -83,6 +90,28 @@ pub fn run(args: SecretsArgs) -> Result<ExitCode> {
         outln!("{line}")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Secrets `--rotate` replaces, and a yes before it does.
+fn confirm_rotation(wanted: &Wanted, namespace: &str, context: &str) -> Result<()> {
+    let rows: Vec<Vec<String>> = wanted
+        .iter()
+        .map(|(name, keys)| {
+            let keys: Vec<&str> = keys.keys().map(String::as_str).collect();
+            vec![
+                "  rotate".to_string(),
+                format!("Secret {namespace}/{name}"),
+                keys.join(", "),
+            ]
+        })
+        .collect();
+    let question = format!(
+        "replace these values in context `{context}`? Running pods keep the old ones until they restart."
+    );
+    if !crate::cli::prompt::confirm(&crate::cli::table::table(&rows), &question)? {
+        anyhow::bail!("not confirmed: no Secret was changed (pass --yes to rotate without asking)");
+    }
+    Ok(())
 }
 
 /// Creates the namespace if missing, then each Secret; returns one line per Secret.

@@ -34,6 +34,8 @@ pub struct SyncOptions {
     pub timeout: Duration,
     /// How long to wait for another sync of the environment to finish.
     pub lock_timeout: Duration,
+    /// Show what would be pruned and ask before deleting it (a terminal, no `--yes`).
+    pub confirm_prune: bool,
 }
 
 pub struct Outcome {
@@ -59,9 +61,11 @@ pub async fn sync(cluster: &Cluster, desired: &Desired, options: &SyncOptions) -
     if options.dry_run || !run.needs_writes() {
         return run_steps(run).await;
     }
+    let agreed = run.confirm_prunes()?;
     let (held, created) = lock(cluster, desired, options).await?;
     let result = async {
         let mut run = Run::plan(cluster, desired, options, Some(&held)).await?;
+        run.refuse_unconfirmed_prunes(agreed.as_ref())?;
         run.created_by_lock(created);
         run_steps(run).await
     }
@@ -250,6 +254,55 @@ impl<'a> Run<'a> {
         } else {
             self.stored.commit.clone()
         }
+    }
+
+    fn prunes(&self) -> BTreeSet<ObjectKey> {
+        self.plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Prune)
+            .map(|c| c.key.clone())
+            .collect()
+    }
+
+    /// On a terminal: show what would change and ask before deleting
+    /// anything. Returns the prunes agreed to (None when nobody was asked).
+    fn confirm_prunes(&self) -> Result<Option<BTreeSet<ObjectKey>>> {
+        let prunes = self.prunes();
+        if !self.options.confirm_prune || prunes.is_empty() {
+            return Ok(None);
+        }
+        let table = super::output::planned_changes(&self.plan);
+        let question = format!(
+            "sync of {} to context `{}` deletes {} object(s). Continue?",
+            short(&self.desired.commit),
+            self.cluster.context,
+            prunes.len()
+        );
+        if !crate::cli::prompt::confirm(&table, &question)? {
+            bail!("not confirmed: nothing was changed (pass --yes to prune without asking)");
+        }
+        Ok(Some(prunes))
+    }
+
+    /// Under the lease the plan is made again; it must not delete more than
+    /// what was agreed to at the prompt.
+    fn refuse_unconfirmed_prunes(&self, agreed: Option<&BTreeSet<ObjectKey>>) -> Result<()> {
+        let Some(agreed) = agreed else {
+            return Ok(());
+        };
+        let more: Vec<String> = self
+            .prunes()
+            .difference(agreed)
+            .map(super::output::label)
+            .collect();
+        if more.is_empty() {
+            return Ok(());
+        }
+        bail!(
+            "the cluster changed since the prompt: this sync would now also delete {}; nothing was changed, run sync again",
+            more.join(", ")
+        );
     }
 
     /// The namespace [`lock`] had to create is reported as created by this sync.

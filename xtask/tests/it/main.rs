@@ -33,6 +33,7 @@ mod manifest_overrides;
 mod manifest_rules;
 mod manifest_secrets;
 mod pipeline;
+mod prompt;
 mod registry_busy_port;
 mod render_determinism;
 mod review;
