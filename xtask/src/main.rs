@@ -37,6 +37,8 @@ struct Cli {
     /// Colour: `auto` (when stdout is a terminal and NO_COLOR is unset), `always`, `never`.
     #[arg(long, global = true, value_enum, default_value_t = colour::Choice::Auto)]
     color: colour::Choice,
+    #[command(flatten)]
+    verbosity: cli::verbosity::Flags,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,7 +67,7 @@ enum Command {
     Pipeline(pipeline::PipelineArgs),
     /// The environment's cluster as code, for kops: render, create, update, validate, delete.
     Cluster(cluster::ClusterArgs),
-    /// Create or rotate the database Secret in the cluster.
+    /// Create (or rotate) the Postgres and Redis password Secrets in the cluster.
     Secrets(gitops::secrets::SecretsArgs),
     /// Show what sync would change.
     Diff(gitops::DiffArgs),
@@ -106,6 +108,7 @@ impl Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     colour::set(cli.color);
+    cli::verbosity::set(cli.verbosity.level());
     let format = cli.command.output_format();
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),

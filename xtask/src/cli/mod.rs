@@ -10,6 +10,7 @@ pub mod completions;
 pub mod output;
 pub mod prompt;
 pub mod table;
+pub mod verbosity;
 
 pub use output::Format;
 

@@ -54,7 +54,7 @@ pub async fn apply_counted(
 
 /// A progress bar on stderr (drawn only when stderr is a terminal).
 pub fn progress_bar(total: usize, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total as u64);
+    let bar = crate::cli::verbosity::progress_bar(total as u64);
     let template = format!("{{spinner}} {what} {{pos}}/{{len}} {{wide_bar}} {{msg}}");
     bar.set_style(
         indicatif::ProgressStyle::with_template(&template)

@@ -96,6 +96,17 @@ async fn get(
 /// per kind and namespace), the desired objects that are not members yet, and
 /// every inventory of the environment, in whatever namespace.
 pub async fn fetch(cluster: &Cluster, desired: &Desired) -> Result<Live> {
+    let started = std::time::Instant::now();
+    let live = fetch_all(cluster, desired).await?;
+    crate::cli::verbosity::note(&format!(
+        "read the live state: {} object(s) in {} ms",
+        live.objects.len(),
+        started.elapsed().as_millis()
+    ));
+    Ok(live)
+}
+
+async fn fetch_all(cluster: &Cluster, desired: &Desired) -> Result<Live> {
     let owner = desired.owner();
     let selector = owner.member_selector();
     let mut scopes: BTreeSet<Scope> = desired

@@ -236,6 +236,10 @@ impl Session {
             &env,
         )
         .await?;
+        crate::cli::verbosity::note(&format!(
+            "context `{}` at {}",
+            cluster.context, cluster.server
+        ));
         Ok(Session {
             repo,
             env: target.env.clone(),
@@ -270,13 +274,23 @@ impl Session {
             );
         }
         if !desired.uncommitted.is_empty() {
-            eprintln!(
-                "warning: uncommitted changes under environments/{}/ are ignored (using commit {}): {}",
+            crate::cli::verbosity::warn(&format!(
+                "uncommitted changes under environments/{}/ are ignored (using commit {}): {}",
                 self.env,
                 output::short(&desired.commit),
                 desired.uncommitted.join(", ")
-            );
+            ));
         }
+        crate::cli::verbosity::note(&format!(
+            "read commit {}: {} object(s) of `{}`{}",
+            output::short(&desired.commit),
+            desired.objects.len(),
+            self.env,
+            match desired.scope.is_everything() {
+                true => String::new(),
+                false => format!(" in scope ({} outside)", desired.outside.len()),
+            }
+        ));
         Ok(desired)
     }
 

@@ -117,7 +117,7 @@ impl Waiter<'_> {
         if keys.is_empty() {
             return Ok(());
         }
-        let bar = indicatif::ProgressBar::new(keys.len() as u64);
+        let bar = crate::cli::verbosity::progress_bar(keys.len() as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} rollout {pos}/{len} ready {wide_msg}",

@@ -28,7 +28,7 @@ pub fn check(repo_root: &Path, desired: &Desired, strict: bool) -> Result<()> {
     if strict {
         bail!("{problem}; nothing was changed (--strict)");
     }
-    eprintln!("warning: {problem}");
+    crate::cli::verbosity::warn(&problem);
     Ok(())
 }
 

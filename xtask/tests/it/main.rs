@@ -39,3 +39,4 @@ mod render_determinism;
 mod review;
 mod review_live;
 mod tidy;
+mod verbosity;
