@@ -19,6 +19,7 @@ const SERVICES: [&str; 5] = [
 fn rows(out: &std::process::Output) -> Vec<Value> {
     assert!(out.status.success(), "build-all failed: {}", stderr(out));
     let rows: Value = serde_json::from_slice(&out.stdout).expect("--output json prints JSON");
+    crate::contract::assert_valid("build", &rows);
     rows.as_array().unwrap().clone()
 }
 

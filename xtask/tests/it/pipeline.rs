@@ -74,7 +74,10 @@ fn pipeline(ws: &WorkspaceCopy, cluster: Option<&BlockingTestCluster>, args: &[&
 fn summary(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("summary {last:?}: {e}\n{}", stderr(out)))
+    let doc = serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("summary {last:?}: {e}\n{}", stderr(out)));
+    crate::contract::assert_valid("pipeline", &doc);
+    doc
 }
 
 fn stage_results(summary: &Value) -> Vec<(String, String)> {
