@@ -241,51 +241,60 @@ fn print_table(
     results: &[(&Scenario, Mode, LoadResult)],
     idle: &BTreeMap<String, u64>,
 ) -> std::io::Result<()> {
+    use crate::cli::table::{Align, aligned};
     let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
     let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
-    outln!()?;
-    outln!(
-        "{:<34} {:>16} {:>10} {:>10} {:>10} {:>9}",
-        "endpoint",
-        "load",
-        "req/s",
-        "p50",
-        "p99",
-        "failures"
-    )?;
-    for (scenario, mode, r) in results {
-        let name = format!("{} {} {}", scenario.service, scenario.method, scenario.path);
+    let header = ["endpoint", "load", "req/s", "p50", "p99", "failures"];
+    let load_rows = results.iter().map(|(scenario, mode, r)| {
         let load = match mode {
             Mode::Saturation => "saturation".to_string(),
             Mode::Rate(n) => format!("{n}/s open loop"),
         };
         let rate = r.requests as f64 / r.elapsed.as_secs_f64();
-        outln!(
-            "{name:<34} {load:>16} {rate:>10.0} {:>10} {:>10} {:>9}",
+        vec![
+            format!("{} {} {}", scenario.service, scenario.method, scenario.path),
+            load,
+            format!("{rate:.0}"),
             ms(r.p50),
             ms(r.p99),
-            r.failures
-        )?;
-    }
-    outln!()?;
-    let mut header = format!("{:<14} {:>10}", "service", "idle RSS");
-    for (scenario, mode, _) in results {
-        let tag = match mode {
-            Mode::Saturation => scenario.service.to_string(),
-            Mode::Rate(n) => format!("{} {n}/s", scenario.service),
-        };
-        header.push_str(&format!(" {:>22}", format!("peak ({tag})")));
-    }
-    outln!("{header}")?;
-    for (name, idle_kb) in idle {
-        let mut line = format!("{name:<14} {:>10}", mb(*idle_kb));
-        for (_, _, r) in results {
-            line.push_str(&format!(
-                " {:>22}",
-                mb(r.peak_rss_kb.get(name).copied().unwrap_or(0))
-            ));
-        }
-        outln!("{line}")?;
-    }
+            r.failures.to_string(),
+        ]
+    });
+    let rows: Vec<Vec<String>> = std::iter::once(header.map(String::from).to_vec())
+        .chain(load_rows)
+        .collect();
+    let numbers = [
+        Align::Left,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+    ];
+    outln!("\n{}", aligned(&rows, &numbers))?;
+
+    let peaks = results.iter().map(|(scenario, mode, _)| match mode {
+        Mode::Saturation => format!("peak ({})", scenario.service),
+        Mode::Rate(n) => format!("peak ({} {n}/s)", scenario.service),
+    });
+    let header: Vec<String> = ["service".to_string(), "idle RSS".to_string()]
+        .into_iter()
+        .chain(peaks)
+        .collect();
+    let memory_rows = idle.iter().map(|(name, idle_kb)| {
+        let peaks = results
+            .iter()
+            .map(|(_, _, r)| mb(r.peak_rss_kb.get(name).copied().unwrap_or(0)));
+        [name.clone(), mb(*idle_kb)]
+            .into_iter()
+            .chain(peaks)
+            .collect()
+    });
+    let rows: Vec<Vec<String>> = std::iter::once(header).chain(memory_rows).collect();
+    let right: Vec<Align> = std::iter::once(Align::Left)
+        .chain(std::iter::repeat(Align::Right))
+        .take(rows[0].len())
+        .collect();
+    out!("{}", aligned(&rows, &right))?;
     Ok(())
 }

@@ -107,9 +107,11 @@ pub fn run(args: ClusterArgs) -> Result<ExitCode> {
         ClusterCommand::Validate(args) => run_plan(&args, |t| t.validate(), false),
         ClusterCommand::Delete(args) => run_plan(&args.run, |t| t.delete(), !args.yes),
         ClusterCommand::Rules => {
-            for rule in validate::RULES {
-                outln!("{:<32} {}", rule.name, rule.about)?;
-            }
+            let rows: Vec<Vec<String>> = validate::RULES
+                .iter()
+                .map(|rule| vec![rule.name.to_string(), rule.about.to_string()])
+                .collect();
+            out!("{}", crate::cli::table::table(&rows))?;
             Ok(ExitCode::SUCCESS)
         }
     }
