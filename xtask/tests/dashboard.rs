@@ -63,7 +63,8 @@ impl Dashboard {
         let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
         )
         .unwrap();
         let mut text = String::new();
@@ -385,6 +386,17 @@ fn api_state_is_the_page_as_json_with_security_headers() {
     assert!(yaml.starts_with("environments:"), "{yaml}");
     let (status, _, _) = dashboard.get("/api/state?output=text");
     assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    // A name rebound to 127.0.0.1 by another site is not answered.
+    let mut stream = std::net::TcpStream::connect(dashboard.addr).unwrap();
+    write!(
+        stream,
+        "GET /api/state HTTP/1.1\r\nHost: evil.example:{}\r\nConnection: close\r\n\r\n",
+        dashboard.addr.port()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
 }
 
 #[test]

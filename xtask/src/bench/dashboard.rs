@@ -160,7 +160,7 @@ fn fetch(addr: SocketAddr, path: &str) -> Result<(Duration, Duration, usize)> {
     let mut stream = TcpStream::connect(addr)?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )?;
     let mut first = [0u8; 1];
     stream.read_exact(&mut first)?;
@@ -179,7 +179,7 @@ fn state(addr: SocketAddr) -> Result<Value> {
     let mut stream = TcpStream::connect(addr)?;
     write!(
         stream,
-        "GET /api/state HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+        "GET /api/state HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )?;
     let mut text = String::new();
     stream.read_to_string(&mut text)?;

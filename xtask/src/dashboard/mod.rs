@@ -96,7 +96,7 @@ pub fn run(args: DashboardArgs) -> Result<ExitCode> {
         outln!("dashboard on http://{address}/ (Ctrl-C stops it)")?;
         // Not a graceful shutdown: open /events streams never end by themselves.
         tokio::select! {
-            served = axum::serve(listener, server::router(hub)) => served.context("serving the dashboard")?,
+            served = axum::serve(listener, server::router(hub, server::allowed_hosts(address))) => served.context("serving the dashboard")?,
             _ = stop_signal() => {}
         }
         Ok(ExitCode::SUCCESS)

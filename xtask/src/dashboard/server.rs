@@ -22,7 +22,23 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
                        connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
                        frame-ancestors 'none'";
 
-pub fn router(hub: Arc<Hub>) -> Router {
+/// The Host names a loopback dashboard answers to: a page elsewhere that
+/// points its own name at 127.0.0.1 (DNS rebinding) must not read the
+/// cluster's state. `None` (a non-loopback listen address): any host.
+pub fn allowed_hosts(listen: std::net::SocketAddr) -> Option<Arc<Vec<String>>> {
+    if !listen.ip().is_loopback() {
+        return None;
+    }
+    let port = listen.port();
+    Some(Arc::new(vec![
+        listen.to_string(),
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ]))
+}
+
+pub fn router(hub: Arc<Hub>, hosts: Option<Arc<Vec<String>>>) -> Router {
     Router::new()
         .route("/", get(page))
         .route(
@@ -33,6 +49,24 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/state", get(state))
         .route("/events", get(sse::events))
         .route("/healthz", get(|| async { "ok\n" }))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let hosts = hosts.clone();
+            async move {
+                let host = request
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default();
+                if hosts
+                    .as_ref()
+                    .is_some_and(|allowed| !allowed.iter().any(|a| a == host))
+                {
+                    return (StatusCode::MISDIRECTED_REQUEST, "unexpected Host header\n")
+                        .into_response();
+                }
+                next.run(request).await
+            }
+        }))
         .layer(middleware::from_fn(security_headers))
         .with_state(hub)
 }
