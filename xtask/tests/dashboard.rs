@@ -201,11 +201,14 @@ async fn the_page_follows_the_cluster_live_and_shows_a_banner_when_it_is_gone() 
         })
         .await;
         assert!(same_page(&browser).await, "the page was reloaded");
+        // Read in one script: the page may be swapped between two WebDriver calls.
         let diff = browser
-            .find(fantoccini::Locator::Css("tr.diff pre"))
-            .await?
-            .html(true)
+            .execute(
+                "const p = document.querySelector('tr.diff pre'); return p ? p.textContent : '';",
+                vec![],
+            )
             .await?;
+        let diff = diff.as_str().unwrap_or_default().to_string();
         assert!(diff.contains("-  replicas: 3") && diff.contains("+  replicas: 1"), "{diff}");
 
         // A sync repairs it.

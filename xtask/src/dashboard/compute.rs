@@ -3,7 +3,7 @@
 //! outdated/drifted split); the page adds commits, images, diffs, endpoints.
 
 use super::commits;
-use super::state::{Count, Endpoint, EnvState, ImageView, ObjectView, Replicas};
+use super::state::{CommitInfo, Count, Endpoint, EnvState, ImageView, ObjectView, Replicas};
 use crate::gitops::cluster::Cluster;
 use crate::gitops::kinds::ObjectKey;
 use crate::gitops::live::Live;
@@ -125,36 +125,58 @@ pub async fn snapshot(
         .iter()
         .filter_map(|c| endpoint(&c.key, c.live.as_ref()?))
         .collect();
-    let (head, synced_info, between) = match repo.as_ref() {
-        Some(repo) => (
-            commits::info(repo, &desired.commit),
-            synced.as_deref().and_then(|s| commits::info(repo, s)),
-            commits::between(repo, synced.as_deref(), &desired.commit),
-        ),
-        None => (None, None, Vec::new()),
-    };
-    let synced_info = synced_info.or_else(|| {
-        synced.as_deref().map(|id| super::state::CommitInfo {
-            id: id.to_string(),
-            short: crate::gitops::output::short(id).to_string(),
-            ..Default::default()
-        })
-    });
+    let git = git_side(root, repo.as_ref(), desired, synced.as_deref());
     Ok(EnvState {
         name: desired.env.name.clone(),
         context: desired.env.context.clone(),
         banner: None,
-        head,
-        commits_ahead: synced
-            .as_deref()
-            .and_then(|s| crate::gitops::source::commits_ahead(root, s, &desired.commit)),
-        synced: synced_info,
-        commits: between,
+        head: git.head,
+        commits_ahead: git.ahead,
+        synced: git.synced,
+        commits: git.between,
         counts,
         not_ready,
         objects,
         endpoints,
     })
+}
+
+/// HEAD, the synced commit and what lies between, as the page shows them.
+struct GitSide {
+    head: Option<CommitInfo>,
+    synced: Option<CommitInfo>,
+    ahead: Option<usize>,
+    between: Vec<CommitInfo>,
+}
+
+fn git_side(
+    root: &Path,
+    repo: Option<&git2::Repository>,
+    desired: &Desired,
+    synced: Option<&str>,
+) -> GitSide {
+    let (head, known, between) = match repo {
+        Some(repo) => (
+            commits::info(repo, &desired.commit),
+            synced.and_then(|s| commits::info(repo, s)),
+            commits::between(repo, synced, &desired.commit),
+        ),
+        None => (None, None, Vec::new()),
+    };
+    // A synced commit this repository lacks is still shown, by its id.
+    let synced_info = known.or_else(|| {
+        synced.map(|id| CommitInfo {
+            id: id.to_string(),
+            short: crate::gitops::output::short(id).to_string(),
+            ..Default::default()
+        })
+    });
+    GitSide {
+        head,
+        synced: synced_info,
+        ahead: synced.and_then(|s| crate::gitops::source::commits_ahead(root, s, &desired.commit)),
+        between,
+    }
 }
 
 /// Where an image's source commit is looked up.

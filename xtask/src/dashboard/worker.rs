@@ -23,6 +23,13 @@ const SETTLE: Duration = Duration::from_millis(50);
 /// Wait before connecting again after a failure to connect.
 const RECONNECT: Duration = Duration::from_secs(2);
 
+/// What a look at git and the kubeconfig found.
+enum Poll {
+    Same,
+    Moved,
+    Reconnect,
+}
+
 pub struct Worker {
     pub env: String,
     pub root: PathBuf,
@@ -107,31 +114,46 @@ impl Worker {
         loop {
             tokio::select! {
                 _ = changed.notified() => tokio::time::sleep(SETTLE).await,
-                _ = poll.tick() => {
-                    if let Some(why) = self.wrong_context(&desired) {
-                        self.hub.set_banner(&self.env, Some(why));
-                        return;
-                    }
-                    match source::resolve(&self.root, None) {
-                        Ok(head) if head == desired.commit => continue,
-                        Ok(_) => match source::read(&self.root, &self.env, None) {
-                            Ok(next) if next.env.context == desired.env.context
-                                && next.env.namespace == desired.env.namespace => desired = next,
-                            Ok(_) => return,
-                            Err(e) => {
-                                self.hub.set_banner(&self.env, banner("error", crate::cli::one_line(&e)));
-                                continue;
-                            }
-                        },
-                        Err(e) => {
-                            self.hub.set_banner(&self.env, banner("error", crate::cli::one_line(&e)));
-                            continue;
-                        }
-                    }
-                }
+                _ = poll.tick() => match self.poll_git(&mut desired) {
+                    Poll::Same => continue,
+                    Poll::Moved => {}
+                    Poll::Reconnect => return,
+                },
             }
             self.recompute(&cluster, &desired, &store, &mut watchers, &mut cache)
                 .await;
+        }
+    }
+
+    /// The local checks of every tick: the kubeconfig's context, then HEAD.
+    /// No request is made.
+    fn poll_git(&self, desired: &mut Desired) -> Poll {
+        if let Some(why) = self.wrong_context(desired) {
+            self.hub.set_banner(&self.env, Some(why));
+            return Poll::Reconnect;
+        }
+        let next = match source::resolve(&self.root, None) {
+            Ok(head) if head == desired.commit => return Poll::Same,
+            Ok(_) => source::read(&self.root, &self.env, None),
+            Err(e) => Err(e),
+        };
+        match next {
+            // Another context or namespace: other watches, another client.
+            Ok(next)
+                if next.env.context != desired.env.context
+                    || next.env.namespace != desired.env.namespace =>
+            {
+                Poll::Reconnect
+            }
+            Ok(next) => {
+                *desired = next;
+                Poll::Moved
+            }
+            Err(e) => {
+                let why = banner("error", crate::cli::one_line(&e));
+                self.hub.set_banner(&self.env, why);
+                Poll::Same
+            }
         }
     }
 
