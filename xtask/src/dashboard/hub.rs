@@ -114,3 +114,40 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewers_hear_only_of_changes_to_the_page() {
+        let hub = Hub::new(&[("minikube".to_string(), "minikube".to_string())]);
+        let mut heard = hub.subscribe();
+        let (start, main) = hub.main();
+        assert!(main.contains("data-banner=\"connecting\""), "{main}");
+        let live = EnvState {
+            name: "minikube".into(),
+            context: "minikube".into(),
+            ..EnvState::default()
+        };
+        hub.publish(live.clone());
+        assert_eq!(heard.try_recv().ok(), Some(start + 1));
+        // The same snapshot again renders the same page: nobody is woken.
+        hub.publish(live);
+        hub.set_banner("minikube", None);
+        assert!(heard.try_recv().is_err());
+        hub.set_banner(
+            "minikube",
+            Some(Banner {
+                kind: "unreachable",
+                message: "cluster unreachable".into(),
+            }),
+        );
+        assert_eq!(heard.try_recv().ok(), Some(start + 2));
+        assert!(hub.main().1.contains("cluster unreachable"));
+        assert_eq!(hub.snapshot().environments.len(), 1);
+        // An environment the hub was not started with is ignored.
+        hub.set_banner("other", None);
+        assert!(heard.try_recv().is_err());
+    }
+}
