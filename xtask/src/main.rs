@@ -9,6 +9,7 @@ mod cli;
 mod bench;
 mod cluster;
 mod cmd;
+mod dashboard;
 mod dev;
 mod environment;
 mod gitops;
@@ -75,6 +76,8 @@ enum Command {
     Sync(gitops::SyncArgs),
     /// Each object's state in the cluster against git.
     Status(gitops::StatusArgs),
+    /// A live, read-only web page: commits, objects against git, rollouts, images, drift.
+    Dashboard(dashboard::DashboardArgs),
     /// The pull-request view of a deploy: what changes between two commits' manifests.
     Review(review::ReviewArgs),
     /// Serve an in-memory Kubernetes API for tests.
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => gitops::run_diff(args),
         Command::Sync(args) => gitops::run_sync(args),
         Command::Status(args) => gitops::run_status(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Review(args) => review::run(args),
         Command::Testcluster(args) => testcluster_cmd::run(args),
         Command::Bench(args) => bench::run(args),

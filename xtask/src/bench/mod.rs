@@ -1,7 +1,8 @@
-//! `cargo xtask bench <target>`: figures for services, build, sync and review.
+//! `cargo xtask bench <target>`: figures for services, build, sync, review and dashboard.
 use std::process::ExitCode;
 
 mod build;
+mod dashboard;
 mod load;
 mod review;
 mod services;
@@ -24,6 +25,7 @@ pub enum BenchTarget {
     Build,
     Sync,
     Review,
+    Dashboard,
 }
 
 /// Set in the release child, so that it never hands over again.
@@ -83,7 +85,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             options.rate = args.rate;
             services::run(options)
         }
-        BenchTarget::Build | BenchTarget::Sync | BenchTarget::Review if args.rate.is_some() => {
+        BenchTarget::Build | BenchTarget::Sync | BenchTarget::Review | BenchTarget::Dashboard
+            if args.rate.is_some() =>
+        {
             anyhow::bail!("--rate applies to `bench services` only")
         }
         BenchTarget::Build => {
@@ -105,6 +109,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 return hand_over_to_release("review", &[]);
             }
             review::run()
+        }
+        BenchTarget::Dashboard => {
+            // The dashboard is this binary and the server runs in-process.
+            if must_hand_over("dashboard", "MICRO_BENCH_DASHBOARD_PROFILE") {
+                return hand_over_to_release("dashboard", &[]);
+            }
+            dashboard::run()
         }
     }
 }

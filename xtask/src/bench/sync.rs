@@ -17,7 +17,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 use testcluster::{BlockingTestCluster, Options};
 
-const ENV: &str = "bench";
+pub(super) const ENV: &str = "bench";
 
 struct Measure {
     wall: Duration,
@@ -25,10 +25,10 @@ struct Measure {
     writes: usize,
 }
 
-struct Scenario {
-    name: String,
+pub(super) struct Scenario {
+    pub(super) name: String,
     /// (file name, contents) of one object per file.
-    files: Vec<(String, String)>,
+    pub(super) files: Vec<(String, String)>,
 }
 
 fn profile() -> &'static str {
@@ -170,10 +170,10 @@ fn run_steps(scenario: &Scenario, tool: Tool) -> Result<Vec<(&'static str, Measu
 }
 
 /// A scratch repository under target/xtask/ (removed when dropped).
-struct ScratchDir(PathBuf);
+pub(super) struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    fn new(which: &str) -> Result<ScratchDir> {
+    pub(super) fn new(which: &str) -> Result<ScratchDir> {
         let path = crate::workspace::state_dir()
             .join(format!("bench-sync-{}-{which}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
@@ -181,7 +181,7 @@ impl ScratchDir {
         Ok(ScratchDir(path))
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -192,7 +192,7 @@ impl Drop for ScratchDir {
     }
 }
 
-fn xtask_sync(kubeconfig: &Path, repo: &Path) -> Result<()> {
+pub(super) fn xtask_sync(kubeconfig: &Path, repo: &Path) -> Result<()> {
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let out = Command::new(exe)
         .args([
@@ -232,7 +232,7 @@ fn kubectl_apply(kubeconfig: &Path, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn commit(repo: &git2::Repository, message: &str) -> Result<()> {
+pub(super) fn commit(repo: &git2::Repository, message: &str) -> Result<()> {
     let mut index = repo.index()?;
     index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
     index.write()?;
@@ -406,7 +406,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// `n` Deployments, each with its Service, in one namespace.
-fn synthetic_scenario(n: usize) -> Scenario {
+pub(super) fn synthetic_scenario(n: usize) -> Scenario {
     let mut files = vec![(
         "namespace-micro.yaml".to_string(),
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: micro\n  labels:\n    app.kubernetes.io/managed-by: xtask\n".to_string(),

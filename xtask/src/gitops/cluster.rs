@@ -72,6 +72,12 @@ fn known_contexts(config: &Kubeconfig) -> String {
     }
 }
 
+/// The kubeconfig's current context, read again (the dashboard notices a
+/// `kubectl config use-context` while it runs). No request is made.
+pub fn current_context(kubeconfig: Option<&Path>) -> Result<Option<String>> {
+    Ok(load_kubeconfig(kubeconfig)?.current_context)
+}
+
 /// Connect for `env`, refusing a current context other than env.yaml's.
 pub async fn connect(
     kubeconfig: Option<&Path>,

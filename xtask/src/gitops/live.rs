@@ -33,7 +33,7 @@ pub struct Live {
     pub in_scope: BTreeSet<ObjectKey>,
 }
 
-fn key_of(kind: &KindInfo, item: &Value) -> Option<ObjectKey> {
+pub(crate) fn key_of(kind: &KindInfo, item: &Value) -> Option<ObjectKey> {
     let meta = item.get("metadata")?;
     Some(ObjectKey {
         group: kind.group.to_string(),
@@ -48,7 +48,7 @@ fn key_of(kind: &KindInfo, item: &Value) -> Option<ObjectKey> {
 }
 
 /// Items of a list response lack apiVersion/kind; put them back.
-fn with_type(kind: &KindInfo, mut item: Value) -> Value {
+pub(crate) fn with_type(kind: &KindInfo, mut item: Value) -> Value {
     if let Some(map) = item.as_object_mut() {
         map.insert("apiVersion".into(), Value::String(kind.api_version()));
         map.insert("kind".into(), Value::String(kind.kind.to_string()));

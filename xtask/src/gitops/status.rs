@@ -13,13 +13,13 @@ use super::synced;
 use crate::cli::Format;
 use anyhow::Result;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::process::ExitCode;
 
 /// An object's state against git.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub enum State {
     InSync,
     /// Git is ahead; the cluster has the last synced commit's version.
     Outdated,
@@ -46,7 +46,7 @@ impl State {
     ];
 
     /// The word in the table and in a document's `objects[].state`.
-    fn word(self) -> &'static str {
+    pub fn word(self) -> &'static str {
         match self {
             State::InSync => "in sync",
             State::Outdated => "outdated",
@@ -78,14 +78,17 @@ impl Serialize for State {
     }
 }
 
+/// One object's line of the status: its state against git and its rollout.
 #[derive(Serialize)]
-struct Row {
-    kind: String,
-    namespace: String,
-    name: String,
-    state: State,
+pub struct Row {
+    #[serde(skip)]
+    pub key: ObjectKey,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub state: State,
     #[serde(skip_serializing_if = "Option::is_none")]
-    health: Option<Health>,
+    pub health: Option<Health>,
 }
 
 /// Everything `status` shows, decided before anything is printed.
@@ -148,13 +151,8 @@ async fn report<'a>(cluster: &'a Cluster, repo: &Path, desired: &'a Desired) -> 
     let ahead = synced
         .as_deref()
         .and_then(|s| source::commits_ahead(repo, s, &desired.commit));
-    let outdated = outdated_keys(cluster, repo, desired, synced.as_deref(), &plan).await?;
-    let mut rows: Vec<Row> = plan
-        .changes
-        .iter()
-        .map(|c| row(c, outdated.contains(&c.key)))
-        .collect();
-    rows.extend(untracked_rows(desired, &live, &plan));
+    let outdated = outdated(cluster, repo, desired, synced.as_deref(), &plan.changes).await?;
+    let rows = rows(&plan, &outdated, &live.members, desired);
     Ok(Report {
         desired,
         context: &cluster.context,
@@ -167,16 +165,16 @@ async fn report<'a>(cluster: &'a Cluster, repo: &Path, desired: &'a Desired) -> 
 /// Git moved on since the sync: what a sync would update (outdated), as
 /// opposed to what changed in the cluster (drifted). A synced commit this
 /// repository lacks leaves every difference `drifted`.
-async fn outdated_keys(
+pub async fn outdated(
     cluster: &Cluster,
     repo: &Path,
     desired: &Desired,
     synced: Option<&str>,
-    plan: &plan::Plan,
+    changes: &[plan::Change],
 ) -> Result<HashSet<ObjectKey>> {
     match synced {
         Some(s) if s != desired.commit => match source::read(repo, &desired.env.name, Some(s)) {
-            Ok(was) => synced::outdated(cluster, &was, &plan.changes).await,
+            Ok(was) => synced::outdated(cluster, &was, changes).await,
             Err(_) => Ok(HashSet::new()),
         },
         _ => Ok(HashSet::new()),
@@ -197,6 +195,7 @@ fn row(change: &plan::Change, outdated: bool) -> Row {
         _ => None,
     };
     Row {
+        key: change.key.clone(),
         kind: change.key.kind.clone(),
         namespace: change.key.namespace.clone(),
         name: change.key.name.clone(),
@@ -205,13 +204,32 @@ fn row(change: &plan::Change, outdated: bool) -> Row {
     }
 }
 
-/// Labelled as ours but not in the inventory: never pruned, shown anyway.
-fn untracked_rows(desired: &Desired, live: &live::Live, plan: &plan::Plan) -> Vec<Row> {
-    let wanted: HashSet<_> = desired.objects.iter().map(|o| &o.key).collect();
-    live.members
+/// Every row of the status, in plan order, then the members that are
+/// labelled as ours but not in the inventory (never pruned, shown anyway).
+/// Pure: the plan is already confirmed and `outdated` already decided.
+pub fn rows(
+    plan: &plan::Plan,
+    outdated: &HashSet<ObjectKey>,
+    members: &BTreeSet<ObjectKey>,
+    desired: &Desired,
+) -> Vec<Row> {
+    let mut rows: Vec<Row> = plan
+        .changes
         .iter()
-        .filter(|k| !wanted.contains(k) && !plan.changes.iter().any(|c| &c.key == *k))
+        .map(|c| row(c, outdated.contains(&c.key)))
+        .collect();
+    rows.extend(untracked_rows(desired, members, plan));
+    rows
+}
+
+fn untracked_rows(desired: &Desired, members: &BTreeSet<ObjectKey>, plan: &plan::Plan) -> Vec<Row> {
+    let wanted: HashSet<_> = desired.objects.iter().map(|o| &o.key).collect();
+    let planned: HashSet<_> = plan.changes.iter().map(|c| &c.key).collect();
+    members
+        .iter()
+        .filter(|k| !wanted.contains(k) && !planned.contains(k))
         .map(|key| Row {
+            key: key.clone(),
             kind: key.kind.clone(),
             namespace: key.namespace.clone(),
             name: key.name.clone(),
@@ -221,12 +239,18 @@ fn untracked_rows(desired: &Desired, live: &live::Live, plan: &plan::Plan) -> Ve
         .collect()
 }
 
-/// The states that occur, with their counts (`in sync` always).
-fn counts(report: &Report) -> Vec<(State, usize)> {
+/// How many rows are in each state, in the order the counts line lists
+/// them; `in sync` always, the others when there are any.
+pub fn counts(rows: &[Row]) -> Vec<(&'static str, usize)> {
     State::ALL
         .iter()
-        .map(|state| (*state, report.count(*state)))
-        .filter(|(state, n)| *n > 0 || *state == State::InSync)
+        .map(|state| {
+            (
+                state.word(),
+                rows.iter().filter(|r| r.state == *state).count(),
+            )
+        })
+        .filter(|(word, n)| *n > 0 || *word == State::InSync.word())
         .collect()
 }
 
@@ -263,9 +287,9 @@ fn print_text(report: &Report, git_label: &str) -> Result<()> {
         }))
         .collect();
     out!("{}", output::table(&table))?;
-    let mut line: Vec<String> = counts(report)
+    let mut line: Vec<String> = counts(&report.rows)
         .iter()
-        .map(|(s, n)| format!("{n} {}", s.word()))
+        .map(|(word, n)| format!("{n} {word}"))
         .collect();
     if report.not_ready() > 0 {
         line.push(format!("{} not ready", report.not_ready()));

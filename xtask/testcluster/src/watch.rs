@@ -118,7 +118,14 @@ pub fn serve(cluster: Arc<Cluster>, req: WatchRequest) -> Response {
     };
     let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
     let mut stopping = cluster.stopping.subscribe();
+    // A watch that arrives while the server stops (a client re-watching at
+    // once) ends at once too; waiting for a change that already happened
+    // would keep the graceful shutdown waiting on it forever.
+    let stopped = *stopping.borrow_and_update();
     tokio::spawn(async move {
+        if stopped {
+            return;
+        }
         let mut live = live;
         for l in initial.drain(..) {
             if tx.send(l).await.is_err() {

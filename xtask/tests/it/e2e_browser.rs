@@ -2,63 +2,18 @@
 //! chromedriver, spoken to with fantoccini) against `cargo xtask dev`: fill
 //! the form, submit, read the result, open the audit page.
 
+use crate::browser_support;
 use crate::e2e_support;
 
-use e2e_support::{DevSystem, free_port};
-use fantoccini::{ClientBuilder, Locator};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// chromedriver on a free port; killed when dropped.
-struct Driver(Child, u16);
-
-impl Driver {
-    fn start() -> Driver {
-        let port = free_port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is not installed (Debian: apt-get install -y chromium-driver)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while e2e_support::http_status(port, "/status") != Some(200) {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Driver(child, port)
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn capabilities() -> serde_json::Map<String, serde_json::Value> {
-    let options = serde_json::json!({
-        "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
-    });
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), options);
-    caps
-}
+use browser_support::Driver;
+use e2e_support::DevSystem;
+use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn browser_fills_the_form_and_sees_the_audit() {
     let system = tokio::task::spawn_blocking(DevSystem::start).await.unwrap();
     let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector)
-        .capabilities(capabilities())
-        .connect(&format!("http://127.0.0.1:{}", driver.1))
-        .await
-        .expect("a chromium session through chromedriver");
+    let browser = driver.session().await;
 
     let outcome = async {
         browser.goto(&system.url("webapp", "/add")).await?;

@@ -2,6 +2,7 @@
 //! instead of one per file. Each module is one area; the `*_support` modules are
 //! what several areas share. Run one area with `cargo xtask test -- -p xtask --test it gitops::`.
 
+mod browser_support;
 mod e2e_support;
 mod gitops_support;
 mod image_support;
@@ -13,6 +14,7 @@ mod cluster;
 mod cluster_errors;
 mod commit_environment;
 mod contract;
+mod dashboard;
 mod dev_cli;
 mod discovery;
 mod e2e;

@@ -94,11 +94,21 @@ pub fn statefulset(name: &str, image: &str) -> String {
 impl Fixture {
     /// A fresh server and a repository with env.yaml (context `minikube`) and `files` committed.
     pub fn new(files: &[(String, String)]) -> Fixture {
-        let options = Options {
+        Fixture::with_options(files, Fixture::options())
+    }
+
+    /// The server options of [`Fixture::new`]: quick rollouts, a 1 s deadline.
+    pub fn options() -> Options {
+        Options {
             rollout_delay: std::time::Duration::from_millis(200),
             progress_deadline: std::time::Duration::from_secs(1),
             ..Options::default()
-        };
+        }
+    }
+
+    /// Like [`Fixture::new`] with these server options (a fixed address and
+    /// kubeconfig, to restart the server where a client expects it).
+    pub fn with_options(files: &[(String, String)], options: Options) -> Fixture {
         let cluster = BlockingTestCluster::start(options).expect("start the test API server");
         let repo = tempfile::tempdir().expect("temp dir");
         git2::Repository::init(repo.path()).expect("git init");
@@ -116,6 +126,17 @@ impl Fixture {
         }
         fixture.commit("initial manifests");
         fixture
+    }
+
+    /// Stop the server (watches end, connections are refused), run
+    /// `while_down`, then start an empty server with `options` (give it the
+    /// old address and kubeconfig path to look like the same cluster back).
+    pub fn restart_cluster(&mut self, options: Options, while_down: impl FnOnce()) {
+        let stand_in =
+            BlockingTestCluster::start(Options::default()).expect("start a stand-in server");
+        drop(std::mem::replace(&mut self.cluster, stand_in));
+        while_down();
+        self.cluster = BlockingTestCluster::start(options).expect("restart the test API server");
     }
 
     pub fn root(&self) -> &Path {
