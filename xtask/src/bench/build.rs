@@ -203,10 +203,7 @@ fn copy_workspace(root: &Path, dest: &Path) -> Result<()> {
 
 /// Best effort: the bench's images must not pile up in the engine.
 fn remove_images(refs: &[String]) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
+    let Ok(runtime) = crate::cli::runtime() else {
         return;
     };
     runtime.block_on(async {

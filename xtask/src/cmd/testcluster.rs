@@ -46,7 +46,7 @@ pub fn run(args: TestclusterArgs) -> anyhow::Result<ExitCode> {
         rollout_delay: Duration::from_millis(args.rollout_delay_ms),
         progress_deadline: Duration::from_secs(args.progress_deadline_secs),
     };
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = crate::cli::runtime()?;
     runtime.block_on(async {
         let cluster = testcluster::TestCluster::start(opts).await?;
         eprintln!(

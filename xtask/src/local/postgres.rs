@@ -167,10 +167,7 @@ fn query_one_bool(url: &str, sql: &str) -> Result<bool> {
 }
 
 fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(future)
+    crate::cli::runtime()?.block_on(future)
 }
 
 /// The folder with initdb and postgres: the newest Debian cluster version, or
