@@ -120,14 +120,7 @@ impl System {
         let bin_dir = service_binaries(args)?;
         let (postgres, redis) = start_stores(&state_dir)?;
         let (dns, env) = start_dns(args, &ports, &postgres, &redis)?;
-        let state = DevState {
-            pid: std::process::id(),
-            redis_url: redis.url(),
-            postgres_url: format!("postgres://{DB_USER}@127.0.0.1:{}/{DB_NAME}", postgres.port),
-            dns: dns.addr.to_string(),
-            ports: ports.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            bin_dir: bin_dir.clone(),
-        };
+        let state = dev_state(&ports, &bin_dir, &postgres, &redis, &dns);
         state.save(&state_dir)?;
         let stop_services = Arc::new(AtomicBool::new(false));
         Ok(System {
@@ -302,6 +295,24 @@ fn start_dns(
         env.push(("RUST_LOG".into(), filter.clone()));
     }
     Ok((dns, env))
+}
+
+/// What `report` and a second `dev` read about this one (dev.json).
+fn dev_state(
+    ports: &BTreeMap<&'static str, u16>,
+    bin_dir: &std::path::Path,
+    postgres: &Postgres,
+    redis: &Redis,
+    dns: &dns::DnsServer,
+) -> DevState {
+    DevState {
+        pid: std::process::id(),
+        redis_url: redis.url(),
+        postgres_url: format!("postgres://{DB_USER}@127.0.0.1:{}/{DB_NAME}", postgres.port),
+        dns: dns.addr.to_string(),
+        ports: ports.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        bin_dir: bin_dir.to_path_buf(),
+    }
 }
 
 /// One supervisor per long-running service, each started with `env`.
