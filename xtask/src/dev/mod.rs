@@ -115,118 +115,16 @@ pub struct System {
 
 impl System {
     pub fn start(args: &DevArgs) -> Result<System> {
-        let state_dir = args
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| workspace::state_dir().join("dev"));
-        std::fs::create_dir_all(&state_dir)
-            .with_context(|| format!("creating {}", state_dir.display()))?;
-        let state_dir = std::fs::canonicalize(&state_dir)?;
-        if let Some(other) = DevState::running_in(&state_dir) {
-            bail!(
-                "another `cargo xtask dev` (pid {}) is running with state in {}; stop it or pass --state-dir",
-                other.pid,
-                state_dir.display()
-            );
-        }
-        let ports = service_ports(args)?;
-        for (name, port) in &ports {
-            // A taken port would only show as an endless restart loop later.
-            if std::net::TcpListener::bind(("127.0.0.1", *port)).is_err() {
-                bail!(
-                    "port {port} for {name} is in use; pass --port-offset N or --port {name}=PORT"
-                );
-            }
-        }
-        let bin_dir = match &args.bin_dir {
-            // Absolute, so dev.json means the same folder from any working directory.
-            Some(dir) => std::fs::canonicalize(dir)
-                .with_context(|| format!("--bin-dir {}", dir.display()))?,
-            None => {
-                let built = build_services(args.release)?;
-                std::fs::canonicalize(&built).unwrap_or(built)
-            }
-        };
-        for service in SERVICES {
-            let bin = bin_dir.join(service.name);
-            if !bin.is_file() {
-                bail!(
-                    "{} is missing (build it, or pass another --bin-dir)",
-                    bin.display()
-                );
-            }
-        }
-
-        let labels = Labels::new();
-        let postgres = postgres::start(&PostgresConfig {
-            dir: state_dir.join("postgres"),
-            port: process::free_port()?,
-            ephemeral: false,
-            output: None,
-        })
-        .context("starting PostgreSQL")?;
-        postgres.ensure_role_and_database(DB_USER, DB_NAME)?;
-        let redis = redis::start(&RedisConfig {
-            dir: state_dir.join("redis"),
-            port: process::free_port()?,
-            output: None,
-        })
-        .context("starting Redis")?;
-
-        let mut zone = dns::Zone::new(NAMESPACE, DNS_SUFFIX, DNS_TTL);
-        zone.services
-            .insert("postgres".into(), dns::local(postgres.port));
-        zone.services.insert("redis".into(), dns::local(redis.port));
-        for (name, port) in &ports {
-            zone.services.insert(name.to_string(), dns::local(*port));
-        }
-        let dns = dns::serve(
-            SocketAddr::from(([127, 0, 0, 1], args.dns_port)),
-            Arc::new(RwLock::new(zone.clone())),
-        )?;
-        let mut env = service_env(&zone, dns.addr.port());
-        if let Some(filter) = &args.log {
-            env.push(("RUST_LOG".into(), filter.clone()));
-        }
-
-        let state = DevState {
-            pid: std::process::id(),
-            redis_url: redis.url(),
-            postgres_url: format!("postgres://{DB_USER}@127.0.0.1:{}/{DB_NAME}", postgres.port),
-            dns: dns.addr.to_string(),
-            ports: ports.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            bin_dir: bin_dir.clone(),
-        };
+        let state_dir = claim_state_dir(args)?;
+        let ports = free_service_ports(args)?;
+        let bin_dir = service_binaries(args)?;
+        let (postgres, redis) = start_stores(&state_dir)?;
+        let (dns, env) = start_dns(args, &ports, &postgres, &redis)?;
+        let state = dev_state(&ports, &bin_dir, &postgres, &redis, &dns);
         state.save(&state_dir)?;
-
         let stop_services = Arc::new(AtomicBool::new(false));
-        let mut services = Vec::new();
-        for service in SERVICES.iter().filter(|s| s.kind != Kind::Cli) {
-            let bin = bin_dir.join(service.name);
-            let env = env.clone();
-            let make = move || {
-                let mut cmd = Command::new(&bin);
-                // Settings that would bypass discovery are not what the cluster gives.
-                for key in [
-                    "DATABASE_URL",
-                    "REDIS_URL",
-                    "MICRO_TEST_PG_URL",
-                    "MICRO_TEST_REDIS_URL",
-                ] {
-                    cmd.env_remove(key);
-                }
-                cmd.envs(env.iter().map(|(k, v)| (k, v)));
-                cmd
-            };
-            services.push(supervisor::supervise(
-                service.name,
-                labels.prefix(service.name),
-                make,
-                stop_services.clone(),
-            ));
-        }
         Ok(System {
-            services,
+            services: supervise_services(&bin_dir, &env, &stop_services),
             stop_services,
             ports,
             state,
@@ -296,6 +194,167 @@ impl Drop for System {
         }
         DevState::remove(&self.state_dir);
         // The DNS server, Redis and PostgreSQL stop as their fields drop.
+    }
+}
+
+/// The state folder, absolute, refused while another dev runs with it.
+fn claim_state_dir(args: &DevArgs) -> Result<PathBuf> {
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| workspace::state_dir().join("dev"));
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    let state_dir = std::fs::canonicalize(&state_dir)?;
+    if let Some(other) = DevState::running_in(&state_dir) {
+        bail!(
+            "another `cargo xtask dev` (pid {}) is running with state in {}; stop it or pass --state-dir",
+            other.pid,
+            state_dir.display()
+        );
+    }
+    Ok(state_dir)
+}
+
+/// `service_ports`, each checked to be free now.
+fn free_service_ports(args: &DevArgs) -> Result<BTreeMap<&'static str, u16>> {
+    let ports = service_ports(args)?;
+    for (name, port) in &ports {
+        // A taken port would only show as an endless restart loop later.
+        if std::net::TcpListener::bind(("127.0.0.1", *port)).is_err() {
+            bail!("port {port} for {name} is in use; pass --port-offset N or --port {name}=PORT");
+        }
+    }
+    Ok(ports)
+}
+
+/// The folder of the service binaries (`--bin-dir`, or built now), each present.
+fn service_binaries(args: &DevArgs) -> Result<PathBuf> {
+    let bin_dir = match &args.bin_dir {
+        // Absolute, so dev.json means the same folder from any working directory.
+        Some(dir) => {
+            std::fs::canonicalize(dir).with_context(|| format!("--bin-dir {}", dir.display()))?
+        }
+        None => {
+            let built = build_services(args.release)?;
+            std::fs::canonicalize(&built).unwrap_or(built)
+        }
+    };
+    for service in SERVICES {
+        let bin = bin_dir.join(service.name);
+        if !bin.is_file() {
+            bail!(
+                "{} is missing (build it, or pass another --bin-dir)",
+                bin.display()
+            );
+        }
+    }
+    Ok(bin_dir)
+}
+
+/// PostgreSQL (with the services' role and database) and Redis, on free ports.
+fn start_stores(state_dir: &std::path::Path) -> Result<(Postgres, Redis)> {
+    let postgres = postgres::start(&PostgresConfig {
+        dir: state_dir.join("postgres"),
+        port: process::free_port()?,
+        ephemeral: false,
+        output: None,
+    })
+    .context("starting PostgreSQL")?;
+    postgres.ensure_role_and_database(DB_USER, DB_NAME)?;
+    let redis = redis::start(&RedisConfig {
+        dir: state_dir.join("redis"),
+        port: process::free_port()?,
+        output: None,
+    })
+    .context("starting Redis")?;
+    Ok((postgres, redis))
+}
+
+/// The DNS server answering for the stores and every service, and the
+/// environment that points the services at it.
+fn start_dns(
+    args: &DevArgs,
+    ports: &BTreeMap<&'static str, u16>,
+    postgres: &Postgres,
+    redis: &Redis,
+) -> Result<(dns::DnsServer, Vec<(String, String)>)> {
+    let mut zone = dns::Zone::new(NAMESPACE, DNS_SUFFIX, DNS_TTL);
+    zone.services
+        .insert("postgres".into(), dns::local(postgres.port));
+    zone.services.insert("redis".into(), dns::local(redis.port));
+    for (name, port) in ports {
+        zone.services.insert(name.to_string(), dns::local(*port));
+    }
+    let dns = dns::serve(
+        SocketAddr::from(([127, 0, 0, 1], args.dns_port)),
+        Arc::new(RwLock::new(zone.clone())),
+    )?;
+    let mut env = service_env(&zone, dns.addr.port());
+    if let Some(filter) = &args.log {
+        env.push(("RUST_LOG".into(), filter.clone()));
+    }
+    Ok((dns, env))
+}
+
+/// What `report` and a second `dev` read about this one (dev.json).
+fn dev_state(
+    ports: &BTreeMap<&'static str, u16>,
+    bin_dir: &std::path::Path,
+    postgres: &Postgres,
+    redis: &Redis,
+    dns: &dns::DnsServer,
+) -> DevState {
+    DevState {
+        pid: std::process::id(),
+        redis_url: redis.url(),
+        postgres_url: format!("postgres://{DB_USER}@127.0.0.1:{}/{DB_NAME}", postgres.port),
+        dns: dns.addr.to_string(),
+        ports: ports.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        bin_dir: bin_dir.to_path_buf(),
+    }
+}
+
+/// One supervisor per long-running service, each started with `env`.
+fn supervise_services(
+    bin_dir: &std::path::Path,
+    env: &[(String, String)],
+    stop: &Arc<AtomicBool>,
+) -> Vec<Supervised> {
+    let labels = Labels::new();
+    SERVICES
+        .iter()
+        .filter(|s| s.kind != Kind::Cli)
+        .map(|service| {
+            let make = service_command(bin_dir.join(service.name), env.to_vec());
+            supervisor::supervise(
+                service.name,
+                labels.prefix(service.name),
+                make,
+                stop.clone(),
+            )
+        })
+        .collect()
+}
+
+/// How a supervisor (re)starts one service binary.
+fn service_command(
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+) -> impl Fn() -> Command + Send + 'static {
+    move || {
+        let mut cmd = Command::new(&bin);
+        // Settings that would bypass discovery are not what the cluster gives.
+        for key in [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "MICRO_TEST_PG_URL",
+            "MICRO_TEST_REDIS_URL",
+        ] {
+            cmd.env_remove(key);
+        }
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        cmd
     }
 }
 

@@ -109,25 +109,11 @@ pub async fn fetch(cluster: &Cluster, desired: &Desired) -> Result<Live> {
 async fn fetch_all(cluster: &Cluster, desired: &Desired) -> Result<Live> {
     let owner = desired.owner();
     let selector = owner.member_selector();
-    let mut scopes: BTreeSet<Scope> = desired
-        .objects
-        .iter()
-        .map(|o| scope(o.kind, &o.key.namespace))
-        .collect();
+    let scopes = desired_scopes(desired);
     let mut listed = list_scopes(cluster, &scopes, &selector).await?;
-
     let (inventory, elsewhere) = inventories(cluster, &owner).await?;
-    // Kinds only the inventory mentions (an object type removed from git).
-    if let Some(inv) = &inventory {
-        let extra: BTreeSet<Scope> = inv
-            .objects
-            .iter()
-            .filter_map(|k| k.info().map(|info| scope(info, &k.namespace)))
-            .filter(|s| !scopes.contains(s))
-            .collect();
-        listed.extend(list_scopes(cluster, &extra, &selector).await?);
-        scopes.extend(extra);
-    }
+    let extra = inventory_only_scopes(inventory.as_ref(), &scopes);
+    listed.extend(list_scopes(cluster, &extra, &selector).await?);
     let members: BTreeSet<ObjectKey> = listed.keys().cloned().collect();
     listed.extend(not_members(cluster, &desired.objects, &listed).await?);
     let mut live = Live {
@@ -153,6 +139,28 @@ impl Live {
         }
         self.in_scope = self.objects.keys().cloned().collect();
     }
+}
+
+/// Every (kind, namespace) a desired object lives in.
+fn desired_scopes(desired: &Desired) -> BTreeSet<Scope> {
+    desired
+        .objects
+        .iter()
+        .map(|o| scope(o.kind, &o.key.namespace))
+        .collect()
+}
+
+/// Scopes only the inventory mentions (an object type removed from git).
+fn inventory_only_scopes(
+    inventory: Option<&Inventory>,
+    known: &BTreeSet<Scope>,
+) -> BTreeSet<Scope> {
+    inventory
+        .into_iter()
+        .flat_map(|inv| &inv.objects)
+        .filter_map(|k| k.info().map(|info| scope(info, &k.namespace)))
+        .filter(|s| !known.contains(s))
+        .collect()
 }
 
 /// (stage, kind, namespace): one LIST. Cluster-scoped kinds have no namespace.

@@ -124,99 +124,169 @@ pub async fn apply(
     rotate: bool,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>> {
+    let mut lines: Vec<String> = ensure_namespace(cluster, owner)
+        .await?
+        .into_iter()
+        .collect();
+    let secrets = Secrets {
+        cluster,
+        api: Api::namespaced(cluster.client.clone(), &owner.namespace),
+        namespace: &owner.namespace,
+        rotate,
+        lookup,
+    };
+    for (name, keys) in wanted {
+        lines.push(secrets.apply(name, keys).await?);
+    }
+    lines.extend(rotation_note(rotate, wanted));
+    Ok(lines)
+}
+
+/// Creates the owner's namespace, labelled as the environment's, unless it exists.
+async fn ensure_namespace(cluster: &Cluster, owner: &Owner) -> Result<Option<String>> {
     let namespace = owner.namespace.as_str();
-    let mut lines = Vec::new();
     let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
     if namespaces
         .get_opt(namespace)
         .await
         .map_err(|e| cluster.explain(&format!("reading namespace {namespace}"), e))?
-        .is_none()
+        .is_some()
     {
-        let mut metadata = meta(namespace, None);
-        metadata
-            .labels
-            .get_or_insert_default()
-            .insert(APPLYSET_PART_OF.to_string(), owner.applyset_id());
-        let object = Namespace {
-            metadata,
-            ..Default::default()
-        };
-        namespaces
-            .create(&PostParams::default(), &object)
-            .await
-            .map_err(|e| cluster.explain(&format!("creating namespace {namespace}"), e))?;
-        lines.push(format!("namespace/{namespace} created"));
+        return Ok(None);
     }
-    let api: Api<Secret> = Api::namespaced(cluster.client.clone(), namespace);
-    for (name, keys) in wanted {
-        let existing = api
-            .get_opt(name)
-            .await
-            .map_err(|e| cluster.explain(&format!("reading secret {namespace}/{name}"), e))?;
+    let mut metadata = meta(namespace, None);
+    metadata
+        .labels
+        .get_or_insert_default()
+        .insert(APPLYSET_PART_OF.to_string(), owner.applyset_id());
+    let object = Namespace {
+        metadata,
+        ..Default::default()
+    };
+    namespaces
+        .create(&PostParams::default(), &object)
+        .await
+        .map_err(|e| cluster.explain(&format!("creating namespace {namespace}"), e))?;
+    Ok(Some(format!("namespace/{namespace} created")))
+}
+
+/// A rotated database password needs more than the Secret.
+fn rotation_note(rotate: bool, wanted: &Wanted) -> Option<String> {
+    (rotate && wanted.contains_key("postgres-credentials")).then(|| {
+        "note: PostgreSQL reads POSTGRES_PASSWORD only when it initializes an empty volume; \
+         for a running database also run ALTER USER ... PASSWORD, then restart its clients"
+            .to_string()
+    })
+}
+
+/// The Secrets of one namespace, and where their values come from.
+struct Secrets<'a> {
+    cluster: &'a Cluster,
+    api: Api<Secret>,
+    namespace: &'a str,
+    rotate: bool,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// The values set by `fill`: a note per key, and whether any was set.
+struct Filled {
+    sources: Vec<String>,
+    changed: bool,
+}
+
+impl Secrets<'_> {
+    /// Creates, completes or rotates Secret `name`; returns its line.
+    async fn apply(&self, name: &str, keys: &BTreeMap<String, String>) -> Result<String> {
+        let namespace = self.namespace;
+        let existing = self.api.get_opt(name).await.map_err(|e| {
+            self.cluster
+                .explain(&format!("reading secret {namespace}/{name}"), e)
+        })?;
         let mut data = existing
             .as_ref()
             .and_then(|s| s.data.clone())
             .unwrap_or_default();
-        let mut sources = Vec::new();
-        let mut changed = false;
+        let filled = self.fill(&mut data, keys)?;
+        match existing {
+            None => self.create(name, data, &filled).await,
+            Some(_) if !filled.changed => Ok(format!(
+                "secret/{name} unchanged (exists; --rotate replaces its values)"
+            )),
+            Some(secret) => self.replace(name, secret, data, &filled).await,
+        }
+    }
+
+    /// Sets each missing key (every key, when rotating): from its variable, else generated.
+    fn fill(
+        &self,
+        data: &mut BTreeMap<String, ByteString>,
+        keys: &BTreeMap<String, String>,
+    ) -> Result<Filled> {
+        let mut filled = Filled {
+            sources: Vec::new(),
+            changed: false,
+        };
         for (key, var) in keys {
-            if data.contains_key(key) && !rotate {
+            if data.contains_key(key) && !self.rotate {
                 continue;
             }
-            let value = match lookup(var) {
+            let value = match (self.lookup)(var) {
                 Some(value) if !value.is_empty() => {
-                    sources.push(format!("{key} from ${var}"));
+                    filled.sources.push(format!("{key} from ${var}"));
                     value
                 }
                 _ => {
-                    sources.push(format!("{key} generated"));
+                    filled.sources.push(format!("{key} generated"));
                     generate()?
                 }
             };
             data.insert(key.clone(), ByteString(value.into_bytes()));
-            changed = true;
+            filled.changed = true;
         }
-        let what = sources.join(", ");
-        match existing {
-            None => {
-                let secret = Secret {
-                    metadata: meta(name, Some(namespace)),
-                    data: Some(data),
-                    type_: Some("Opaque".to_string()),
-                    ..Default::default()
-                };
-                api.create(&PostParams::default(), &secret)
-                    .await
-                    .map_err(|e| cluster.explain(&format!("creating secret {name}"), e))?;
-                lines.push(format!("secret/{name} created ({what})"));
-            }
-            Some(_) if !changed => {
-                lines.push(format!(
-                    "secret/{name} unchanged (exists; --rotate replaces its values)"
-                ));
-            }
-            Some(mut secret) => {
-                secret.data = Some(data);
-                secret.string_data = None;
-                api.replace(name, &PostParams::default(), &secret)
-                    .await
-                    .map_err(|e| cluster.explain(&format!("replacing secret {name}"), e))?;
-                lines.push(format!(
-                    "secret/{name} {} ({what})",
-                    if rotate { "rotated" } else { "completed" }
-                ));
-            }
-        }
+        Ok(filled)
     }
-    if rotate && wanted.contains_key("postgres-credentials") {
-        lines.push(
-            "note: PostgreSQL reads POSTGRES_PASSWORD only when it initializes an empty volume; \
-             for a running database also run ALTER USER ... PASSWORD, then restart its clients"
-                .to_string(),
-        );
+
+    async fn create(
+        &self,
+        name: &str,
+        data: BTreeMap<String, ByteString>,
+        filled: &Filled,
+    ) -> Result<String> {
+        let secret = Secret {
+            metadata: meta(name, Some(self.namespace)),
+            data: Some(data),
+            type_: Some("Opaque".to_string()),
+            ..Default::default()
+        };
+        self.api
+            .create(&PostParams::default(), &secret)
+            .await
+            .map_err(|e| self.cluster.explain(&format!("creating secret {name}"), e))?;
+        Ok(format!(
+            "secret/{name} created ({})",
+            filled.sources.join(", ")
+        ))
     }
-    Ok(lines)
+
+    async fn replace(
+        &self,
+        name: &str,
+        mut secret: Secret,
+        data: BTreeMap<String, ByteString>,
+        filled: &Filled,
+    ) -> Result<String> {
+        secret.data = Some(data);
+        secret.string_data = None;
+        self.api
+            .replace(name, &PostParams::default(), &secret)
+            .await
+            .map_err(|e| self.cluster.explain(&format!("replacing secret {name}"), e))?;
+        Ok(format!(
+            "secret/{name} {} ({})",
+            if self.rotate { "rotated" } else { "completed" },
+            filled.sources.join(", ")
+        ))
+    }
 }
 
 fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {

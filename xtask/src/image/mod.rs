@@ -23,9 +23,12 @@ pub use registry_cmd::{RegistryArgs, run_registry};
 
 use crate::workspace::{self, Kind, Service};
 use anyhow::{Context, Result, bail};
+use bollard::auth::DockerCredentials;
+use bollard::models::ImageInspect;
 use engine::Engine;
 use output::{Outcome, Row};
 use record::{ImageEntry, ImageRecord};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -132,118 +135,176 @@ async fn build_async(
     root: &std::path::Path,
     registry: Option<&str>,
 ) -> Result<Vec<Row>> {
-    let engine = Engine::connect().await?;
-    let ws = inputs::Workspace::load(root)?;
-    let git = git_info::open(&ws.root)?;
-    let shared = inputs::SharedInputs::collect(&ws)?;
+    let mut build = Build::start(root).await?;
+    build.plan(services, &args.image_prefix).await?;
+    build.compile()?;
+    build.package_and_load().await?;
+    if let Some(registry) = registry {
+        build.push(registry).await?;
+    }
+    record(
+        &build.ws,
+        &build.rows,
+        &build.stamps,
+        args.record_as.as_deref(),
+    )?;
+    Ok(build.rows)
+}
 
-    // 1. Which services need a new image at all?
-    let mut rows = Vec::new();
-    let mut stamps = std::collections::BTreeMap::new();
-    for service in services {
-        let repo = format!("{}{}", args.image_prefix, service.name);
-        let content_tag = inputs::content_tag(&ws, &shared, service)?;
-        let stamp = git
-            .stamp(&ws.input_paths(service.name)?)
-            .with_context(|| format!("the revision of {}", service.name))?;
-        let existing = engine.inspect(&format!("{repo}:{content_tag}")).await?;
-        let outcome = if existing.is_some() {
-            Outcome::Cached
-        } else {
-            Outcome::Built
-        };
-        rows.push(Row::new(
-            service.name,
-            repo,
-            content_tag,
-            stamp.tag.clone(),
-            outcome,
-        ));
-        stamps.insert(service.name, stamp);
-        if let Some(image) = existing {
-            let row = rows.last_mut().expect("just pushed");
-            output::progress(service.name, &format!("cached {}", row.content_tag));
-            // The human tag names the inputs' commit even when the image is reused.
-            engine
-                .tag(
-                    &format!("{}:{}", row.repo, row.content_tag),
-                    &row.repo,
-                    &row.commit_tag,
-                )
+/// One build's engine, workspace, and a row (and commit stamp) per service.
+struct Build {
+    engine: Engine,
+    ws: inputs::Workspace,
+    rows: Vec<Row>,
+    stamps: BTreeMap<&'static str, git_info::GitInfo>,
+}
+
+impl Build {
+    async fn start(root: &std::path::Path) -> Result<Build> {
+        Ok(Build {
+            engine: Engine::connect().await?,
+            ws: inputs::Workspace::load(root)?,
+            rows: Vec::new(),
+            stamps: BTreeMap::new(),
+        })
+    }
+
+    /// Which services need a new image at all: a row each, cached or to build.
+    async fn plan(&mut self, services: &[&Service], image_prefix: &str) -> Result<()> {
+        let git = git_info::open(&self.ws.root)?;
+        let shared = inputs::SharedInputs::collect(&self.ws)?;
+        for service in services {
+            let repo = format!("{image_prefix}{}", service.name);
+            let content_tag = inputs::content_tag(&self.ws, &shared, service)?;
+            let stamp = git
+                .stamp(&self.ws.input_paths(service.name)?)
+                .with_context(|| format!("the revision of {}", service.name))?;
+            let existing = self
+                .engine
+                .inspect(&format!("{repo}:{content_tag}"))
                 .await?;
+            let outcome = if existing.is_some() {
+                Outcome::Cached
+            } else {
+                Outcome::Built
+            };
+            let mut row = Row::new(service.name, repo, content_tag, stamp.tag.clone(), outcome);
+            self.stamps.insert(service.name, stamp);
+            if let Some(image) = existing {
+                reuse(&self.engine, &mut row, &image).await?;
+            }
+            self.rows.push(row);
+        }
+        Ok(())
+    }
+
+    /// One compile, of every service (see `compile::release_build`), when any is built.
+    fn compile(&self) -> Result<()> {
+        let to_build: Vec<&str> = self
+            .rows
+            .iter()
+            .filter(|r| r.outcome == Outcome::Built)
+            .map(|r| r.service.as_str())
+            .collect();
+        if !to_build.is_empty() {
+            for name in &to_build {
+                output::progress(name, "compiling");
+            }
+            compile::release_build(&self.ws.root)?;
+        }
+        Ok(())
+    }
+
+    /// Package and load each new image.
+    async fn package_and_load(&mut self) -> Result<()> {
+        for row in self.rows.iter_mut().filter(|r| r.outcome == Outcome::Built) {
+            output::progress(&row.service, "packaging");
+            let service = workspace::service(&row.service)?;
+            let tarball = package(&self.ws, &self.stamps[service.name], service, row)?;
+            self.engine.load(tarball).await?;
+            let reference = format!("{}:{}", row.repo, row.content_tag);
+            let image = self
+                .engine
+                .inspect(&reference)
+                .await?
+                .with_context(|| format!("{reference} missing right after loading it"))?;
             row.fill_from(&image);
         }
+        Ok(())
     }
 
-    // 2. One compile, of every service (see `compile::release_build`).
-    let to_build: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.outcome == Outcome::Built)
-        .map(|r| r.service.as_str())
-        .collect();
-    if !to_build.is_empty() {
-        for name in &to_build {
-            output::progress(name, "compiling");
-        }
-        compile::release_build(&ws.root)?;
-    }
-
-    // 3. Package and load each new image.
-    for row in rows.iter_mut().filter(|r| r.outcome == Outcome::Built) {
-        output::progress(&row.service, "packaging");
-        let service = workspace::service(&row.service)?;
-        let tarball = package(&ws, &stamps[service.name], service, row)?;
-        engine.load(tarball).await?;
-        let reference = format!("{}:{}", row.repo, row.content_tag);
-        let image = engine
-            .inspect(&reference)
-            .await?
-            .with_context(|| format!("{reference} missing right after loading it"))?;
-        row.fill_from(&image);
-    }
-
-    // 4. Push.
-    if let Some(registry) = registry {
+    /// Push every image (built or cached) to `registry`, both tags.
+    async fn push(&mut self, registry: &str) -> Result<()> {
         let credentials = credentials::for_registry(registry)?;
-        for row in rows.iter_mut() {
-            output::progress(&row.service, &format!("pushing to {registry}"));
-            let target = format!("{registry}/{}", row.repo);
-            let source = format!("{}:{}", row.repo, row.content_tag);
-            engine.tag(&source, &target, &row.content_tag).await?;
-            engine.tag(&source, &target, &row.commit_tag).await?;
-            let reported = engine
-                .push(&target, &row.content_tag, credentials.clone())
-                .await?;
-            engine
-                .push(&target, &row.commit_tag, credentials.clone())
-                .await?;
-            // The engine's RepoDigests is the record of what the registry holds.
-            let image = engine
-                .inspect(&source)
-                .await?
-                .with_context(|| format!("{source} vanished during the push"))?;
-            // The engine files Docker Hub images without `docker.io/`.
-            let prefix = format!("{}@", credentials::engine_name(&target));
-            let repo_digests: Vec<String> = image
-                .repo_digests
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|d| d.strip_prefix(&prefix).map(String::from))
-                .collect();
-            let digest = match reported {
-                Some(d) if repo_digests.is_empty() || repo_digests.contains(&d) => d,
-                _ => repo_digests
-                    .first()
-                    .cloned()
-                    .with_context(|| format!("the engine reports no digest for {target}"))?,
-            };
-            row.digest = Some(digest);
-            row.registry = Some(registry.to_string());
+        for row in self.rows.iter_mut() {
+            push_one(&self.engine, row, registry, &credentials).await?;
         }
+        Ok(())
     }
+}
 
-    record(&ws, &rows, &stamps, args.record_as.as_deref())?;
-    Ok(rows)
+/// A cached image: tag it with this commit and take its id and size.
+async fn reuse(engine: &Engine, row: &mut Row, image: &ImageInspect) -> Result<()> {
+    output::progress(&row.service, &format!("cached {}", row.content_tag));
+    // The human tag names the inputs' commit even when the image is reused.
+    engine
+        .tag(
+            &format!("{}:{}", row.repo, row.content_tag),
+            &row.repo,
+            &row.commit_tag,
+        )
+        .await?;
+    row.fill_from(image);
+    Ok(())
+}
+
+/// Tag and push one image under both tags; record the registry's digest.
+async fn push_one(
+    engine: &Engine,
+    row: &mut Row,
+    registry: &str,
+    credentials: &Option<DockerCredentials>,
+) -> Result<()> {
+    output::progress(&row.service, &format!("pushing to {registry}"));
+    let target = format!("{registry}/{}", row.repo);
+    let source = format!("{}:{}", row.repo, row.content_tag);
+    engine.tag(&source, &target, &row.content_tag).await?;
+    engine.tag(&source, &target, &row.commit_tag).await?;
+    let reported = engine
+        .push(&target, &row.content_tag, credentials.clone())
+        .await?;
+    engine
+        .push(&target, &row.commit_tag, credentials.clone())
+        .await?;
+    // The engine's RepoDigests is the record of what the registry holds.
+    let image = engine
+        .inspect(&source)
+        .await?
+        .with_context(|| format!("{source} vanished during the push"))?;
+    row.digest = Some(pushed_digest(&image, &target, reported)?);
+    row.registry = Some(registry.to_string());
+    Ok(())
+}
+
+/// The digest the registry holds for `target`: the one the push reported
+/// when the engine agrees, else the engine's first for that repository.
+fn pushed_digest(image: &ImageInspect, target: &str, reported: Option<String>) -> Result<String> {
+    // The engine files Docker Hub images without `docker.io/`.
+    let prefix = format!("{}@", credentials::engine_name(target));
+    let repo_digests: Vec<String> = image
+        .repo_digests
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|d| d.strip_prefix(&prefix).map(String::from))
+        .collect();
+    match reported {
+        Some(d) if repo_digests.is_empty() || repo_digests.contains(&d) => Ok(d),
+        _ => repo_digests
+            .first()
+            .cloned()
+            .with_context(|| format!("the engine reports no digest for {target}")),
+    }
 }
 
 /// Assembles the docker-save tarball of one service image. Every byte

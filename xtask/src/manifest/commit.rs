@@ -10,7 +10,7 @@ use super::images::ImageRef;
 use super::render::manifests_dir;
 use crate::environment::Environment;
 use anyhow::{Context, Result, anyhow, bail};
-use git2::{Delta, ErrorCode, IndexAddOption, Repository, Signature, Tree};
+use git2::{Commit, Delta, ErrorCode, Index, IndexAddOption, Oid, Repository, Signature, Tree};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -27,6 +27,20 @@ pub fn commit_environment(root: &Path, env: &str) -> Result<Option<Outcome>> {
     Environment::load_in(root, env)?;
     let repo = Repository::open(root)
         .with_context(|| format!("opening the git repository at {}", root.display()))?;
+    let parent = head_commit(&repo, env)?;
+    let head_tree = parent.tree()?;
+    let prefix = format!("environments/{env}/");
+    let mut index = repo.index().context("reading the git index")?;
+    refuse_other_staged(&repo, &head_tree, &index, &prefix)?;
+    let tree_id = stage_folder(&mut index, &prefix)?;
+    if tree_id == head_tree.id() {
+        return Ok(None);
+    }
+    commit_tree(&repo, &parent, &head_tree, tree_id, env).map(Some)
+}
+
+/// The commit of the branch HEAD is on (not detached, not unborn).
+fn head_commit<'r>(repo: &'r Repository, env: &str) -> Result<Commit<'r>> {
     if repo.head_detached().context("reading HEAD")? {
         bail!(
             "HEAD is detached: switch to a branch first (`git switch -c deploy-{env}`), then commit"
@@ -39,12 +53,17 @@ pub fn commit_environment(root: &Path, env: &str) -> Result<Option<Outcome>> {
         }
         Err(e) => return Err(anyhow!(e).context("reading HEAD")),
     };
-    let parent = head.peel_to_commit().context("reading the HEAD commit")?;
-    let head_tree = parent.tree()?;
-    let prefix = format!("environments/{env}/");
+    head.peel_to_commit().context("reading the HEAD commit")
+}
 
-    let mut index = repo.index().context("reading the git index")?;
-    let staged = repo.diff_tree_to_index(Some(&head_tree), Some(&index), None)?;
+/// Anything staged outside `prefix` would ride along in the deploy commit.
+fn refuse_other_staged(
+    repo: &Repository,
+    head_tree: &Tree,
+    index: &Index,
+    prefix: &str,
+) -> Result<()> {
+    let staged = repo.diff_tree_to_index(Some(head_tree), Some(index), None)?;
     let others: Vec<String> = staged
         .deltas()
         .filter_map(|d| {
@@ -53,7 +72,7 @@ pub fn commit_environment(root: &Path, env: &str) -> Result<Option<Outcome>> {
                 .or(d.old_file().path())
                 .map(|p| p.to_string_lossy().into_owned())
         })
-        .filter(|p| !p.starts_with(&prefix))
+        .filter(|p| !p.starts_with(prefix))
         .collect();
     if !others.is_empty() {
         bail!(
@@ -61,35 +80,38 @@ pub fn commit_environment(root: &Path, env: &str) -> Result<Option<Outcome>> {
             others.join(", ")
         );
     }
+    Ok(())
+}
 
-    // Stage the folder: new and changed files, then deleted ones.
+/// Stage the folder (new and changed files, then deleted ones); returns the index's tree.
+fn stage_folder(index: &mut Index, prefix: &str) -> Result<Oid> {
     let only_env = &mut |path: &Path, _: &[u8]| {
-        if path.to_string_lossy().starts_with(&prefix) {
+        if path.to_string_lossy().starts_with(prefix) {
             0
         } else {
             1
         }
     };
     index
-        .add_all([prefix.as_str()], IndexAddOption::DEFAULT, Some(only_env))
+        .add_all([prefix], IndexAddOption::DEFAULT, Some(&mut *only_env))
         .context("staging")?;
-    let only_env = &mut |path: &Path, _: &[u8]| {
-        if path.to_string_lossy().starts_with(&prefix) {
-            0
-        } else {
-            1
-        }
-    };
     index
-        .update_all([prefix.as_str()], Some(only_env))
+        .update_all([prefix], Some(only_env))
         .context("staging deletions")?;
     index.write().context("writing the git index")?;
-    let tree_id = index.write_tree().context("writing the tree")?;
-    if tree_id == head_tree.id() {
-        return Ok(None);
-    }
+    index.write_tree().context("writing the tree")
+}
+
+/// Commits `tree_id` on HEAD, with the deploy message.
+fn commit_tree(
+    repo: &Repository,
+    parent: &Commit,
+    head_tree: &Tree,
+    tree_id: Oid,
+    env: &str,
+) -> Result<Outcome> {
     let tree = repo.find_tree(tree_id)?;
-    let message = message(&repo, &head_tree, &tree, env)?;
+    let message = message(repo, head_tree, &tree, env)?;
     let signature = repo
         .signature()
         .or_else(|_| Signature::now("xtask", "xtask@localhost"))?;
@@ -100,13 +122,13 @@ pub fn commit_environment(root: &Path, env: &str) -> Result<Option<Outcome>> {
             &signature,
             &message,
             &tree,
-            &[&parent],
+            &[parent],
         )
         .context("committing")?;
-    Ok(Some(Outcome {
+    Ok(Outcome {
         id: id.to_string(),
         summary: message.lines().next().unwrap_or_default().to_string(),
-    }))
+    })
 }
 
 /// `deploy(<env>): a 1a2b3c4 -> 5d6e7f8, b ...` and a body with digests and files.

@@ -2,12 +2,12 @@
 //! environment, entirely in memory (nothing is written until all of it
 //! rendered), one object per file, deterministic bytes.
 
-use super::definition::{Definitions, EnvValue, ServiceKind};
+use super::definition::{Definitions, EnvValue, InfraDefinition, ServiceDefinition, ServiceKind};
 use super::images::{self, ImageRef};
 use super::objects::{self, InfraSettings, ServiceSettings};
 use super::overrides;
 use super::policy::{self, Traffic};
-use crate::environment::{Environment, ServiceType, Size};
+use crate::environment::{Environment, Override, ServiceType, Size};
 use crate::image::record::ImageRecord;
 use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
@@ -34,121 +34,219 @@ pub fn render_with_notes(
     env_name: &str,
     record: &ImageRecord,
 ) -> Result<(Files, Vec<String>)> {
-    let mut notes = Vec::new();
-    let env = Environment::load_in(root, env_name)?;
-    let defs = Definitions::load(root)?;
-    check_overrides(&env, &defs)?;
-    let ns = env.namespace.as_str();
-    let mut files = Files::new();
+    let input = Input::load(root, env_name, record)?;
+    let mut out = Out::new(env_name);
+    out.add(&objects::namespace(&input.defs.namespace, input.ns()))?;
+    input.infrastructure(&mut out)?;
+    let service_types = input.services(&mut out)?;
+    input.network_policies(&service_types, &mut out)?;
+    Ok((out.files, overrides::lines(&input.env, out.notes)))
+}
 
-    add(
-        &mut files,
-        env_name,
-        &objects::namespace(&defs.namespace, ns),
-    )?;
+/// What one render reads: env.yaml and the definitions, checked against each other.
+struct Input<'a> {
+    root: &'a Path,
+    env_name: &'a str,
+    record: &'a ImageRecord,
+    env: Environment,
+    defs: Definitions,
+}
 
-    for def in &defs.infrastructure {
-        let over = env.services.get(&def.name).cloned().unwrap_or_default();
+/// What one render produces: the files and the override notes.
+struct Out<'a> {
+    env_name: &'a str,
+    files: Files,
+    notes: Vec<overrides::Note>,
+}
+
+impl<'a> Input<'a> {
+    fn load(root: &'a Path, env_name: &'a str, record: &'a ImageRecord) -> Result<Self> {
+        let env = Environment::load_in(root, env_name)?;
+        let defs = Definitions::load(root)?;
+        check_overrides(&env, &defs)?;
+        Ok(Input {
+            root,
+            env_name,
+            record,
+            env,
+            defs,
+        })
+    }
+
+    fn ns(&self) -> &str {
+        self.env.namespace.as_str()
+    }
+
+    /// A StatefulSet and a headless Service per infrastructure definition.
+    fn infrastructure(&self, out: &mut Out) -> Result<()> {
+        for def in &self.defs.infrastructure {
+            let settings = self.infra_settings(def)?;
+            out.add(&objects::stateful_set(&settings, self.ns()))?;
+            out.add(&objects::headless_service(def, self.ns()))?;
+        }
+        Ok(())
+    }
+
+    fn infra_settings<'d>(&'d self, def: &'d InfraDefinition) -> Result<InfraSettings<'d>> {
+        let over = self
+            .env
+            .services
+            .get(&def.name)
+            .cloned()
+            .unwrap_or_default();
         if over.replicas.is_some() || over.service_type.is_some() {
             bail!(
                 "{}: services.{}: `replicas` and `serviceType` do not apply to infrastructure (one instance, headless Service)",
-                env.file.display(),
+                self.env.file.display(),
                 def.name
             );
         }
         let size_name = over.size.unwrap_or_else(|| def.size.clone());
-        let settings = InfraSettings {
+        Ok(InfraSettings {
             def,
-            size: size(&env, &size_name, &def.file)?,
+            size: size(&self.env, &size_name, &def.file)?,
             storage: over.storage.unwrap_or_else(|| def.storage.clone()),
-            storage_class: env.storage_class.clone(),
-        };
-        add(&mut files, env_name, &objects::stateful_set(&settings, ns))?;
-        add(&mut files, env_name, &objects::headless_service(def, ns))?;
+            storage_class: self.env.storage_class.clone(),
+        })
     }
 
-    let mut service_types: BTreeMap<&str, ServiceType> = BTreeMap::new();
-    for def in &defs.services {
-        if def.kind == ServiceKind::Cli {
-            continue;
+    /// Deployment, Service (http) and disruption budget per deployed service;
+    /// returns the type of each Service, for the network policies.
+    fn services(&self, out: &mut Out) -> Result<BTreeMap<&str, ServiceType>> {
+        let mut service_types = BTreeMap::new();
+        for def in &self.defs.services {
+            if def.kind == ServiceKind::Cli {
+                continue;
+            }
+            let over = self
+                .env
+                .services
+                .get(&def.name)
+                .cloned()
+                .unwrap_or_default();
+            let settings = self.service_settings(def, &over, out)?;
+            out.add(&objects::deployment(&settings, self.ns()))?;
+            if def.kind == ServiceKind::Http {
+                let type_ = over.service_type.unwrap_or(self.env.service_type);
+                service_types.insert(def.name.as_str(), type_);
+                let port = def.port.unwrap_or_default();
+                out.add(&objects::service(
+                    &def.name,
+                    self.ns(),
+                    port,
+                    type_.as_str(),
+                ))?;
+            }
+            if self.env.pod_disruption_budgets && settings.replicas >= 2 {
+                out.add(&policy::disruption_budget(&def.name, self.ns()))?;
+            }
         }
-        let over = env.services.get(&def.name).cloned().unwrap_or_default();
-        let committed = committed_image(root, env_name, &def.name)?;
-        let image = images::resolve(&def.name, &env, record, committed.as_deref())?;
+        Ok(service_types)
+    }
+
+    /// Image, replicas, size and container environment of one service.
+    fn service_settings<'d>(
+        &'d self,
+        def: &'d ServiceDefinition,
+        over: &Override,
+        out: &mut Out,
+    ) -> Result<ServiceSettings<'d>> {
+        let committed = committed_image(self.root, self.env_name, &def.name)?;
+        let image = images::resolve(&def.name, &self.env, self.record, committed.as_deref())?;
         check_label_value(&image.tag).map_err(|e| anyhow!("image tag of {}: {e}", def.name))?;
-        let (replicas, note) = overrides::replicas(&env, &over, def);
-        notes.extend(note);
+        let (replicas, note) = overrides::replicas(&self.env, over, def);
+        out.notes.extend(note);
         if replicas == 0 {
             bail!(
                 "{}: replicas of {}: 0 would run nothing",
-                env.file.display(),
+                self.env.file.display(),
                 def.name
             );
         }
-        let (size_name, note) = overrides::size(&over, def);
-        notes.extend(note);
-        let settings = ServiceSettings {
+        let (size_name, note) = overrides::size(over, def);
+        out.notes.extend(note);
+        Ok(ServiceSettings {
             def,
-            env: container_env(def, &defs, ns)?,
+            env: container_env(def, &self.defs, self.ns())?,
             image,
             replicas,
-            size: size(&env, &size_name, &def.file)?,
-            spread_across_zones: env.spread_across_zones,
-        };
-        let port = def.port.unwrap_or_default();
-        add(&mut files, env_name, &objects::deployment(&settings, ns))?;
-        if def.kind == ServiceKind::Http {
-            let type_ = over.service_type.unwrap_or(env.service_type);
-            service_types.insert(&def.name, type_);
-            add(
-                &mut files,
-                env_name,
-                &objects::service(&def.name, ns, port, type_.as_str()),
-            )?;
+            size: size(&self.env, &size_name, &def.file)?,
+            spread_across_zones: self.env.spread_across_zones,
+        })
+    }
+
+    /// Default deny, DNS, and one policy per workload (when env.yaml asks for them).
+    fn network_policies(
+        &self,
+        service_types: &BTreeMap<&str, ServiceType>,
+        out: &mut Out,
+    ) -> Result<()> {
+        if !self.env.network_policies {
+            return Ok(());
         }
-        if env.pod_disruption_budgets && replicas >= 2 {
-            add(
-                &mut files,
-                env_name,
-                &policy::disruption_budget(&def.name, ns),
-            )?;
+        out.add(&policy::default_deny(self.ns()))?;
+        out.add(&policy::allow_dns(self.ns()))?;
+        for name in self.defs.names() {
+            if let Some(policy) =
+                policy::workload_policy(&self.traffic(name, service_types), self.ns())
+            {
+                out.add(&policy)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Who may reach workload `name`, and what it reaches.
+    fn traffic<'d>(
+        &'d self,
+        name: &'d str,
+        service_types: &BTreeMap<&str, ServiceType>,
+    ) -> Traffic<'d> {
+        let defs = &self.defs;
+        let dependencies = match defs.service(name) {
+            Some(def) => {
+                let mut deps: Vec<(&str, u16)> = def
+                    .dependencies
+                    .iter()
+                    .map(|d| (d.as_str(), defs.port_of(d).unwrap_or_default()))
+                    .collect();
+                deps.sort();
+                deps
+            }
+            None => Vec::new(),
+        };
+        let is_cli = defs
+            .service(name)
+            .is_some_and(|s| s.kind == ServiceKind::Cli);
+        Traffic {
+            name,
+            port: if is_cli { None } else { defs.port_of(name) },
+            public: service_types
+                .get(name)
+                .is_some_and(|t| *t != ServiceType::ClusterIP),
+            clients: defs.dependents(name),
+            dependencies,
+        }
+    }
+}
+
+impl<'a> Out<'a> {
+    fn new(env_name: &'a str) -> Self {
+        Out {
+            env_name,
+            files: Files::new(),
+            notes: Vec::new(),
         }
     }
 
-    if env.network_policies {
-        add(&mut files, env_name, &policy::default_deny(ns))?;
-        add(&mut files, env_name, &policy::allow_dns(ns))?;
-        for name in defs.names() {
-            let dependencies = match defs.service(name) {
-                Some(def) => {
-                    let mut deps: Vec<(&str, u16)> = def
-                        .dependencies
-                        .iter()
-                        .map(|d| (d.as_str(), defs.port_of(d).unwrap_or_default()))
-                        .collect();
-                    deps.sort();
-                    deps
-                }
-                None => Vec::new(),
-            };
-            let is_cli = defs
-                .service(name)
-                .is_some_and(|s| s.kind == ServiceKind::Cli);
-            let traffic = Traffic {
-                name,
-                port: if is_cli { None } else { defs.port_of(name) },
-                public: service_types
-                    .get(name)
-                    .is_some_and(|t| *t != ServiceType::ClusterIP),
-                clients: defs.dependents(name),
-                dependencies,
-            };
-            if let Some(policy) = policy::workload_policy(&traffic, ns) {
-                add(&mut files, env_name, &policy)?;
-            }
-        }
+    fn add<K>(&mut self, object: &K) -> Result<()>
+    where
+        K: k8s_openapi::Resource
+            + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>
+            + Serialize,
+    {
+        add(&mut self.files, self.env_name, object)
     }
-    Ok((files, overrides::lines(&env, notes)))
 }
 
 /// Every name under `services:` in env.yaml must be a definition.
