@@ -5,8 +5,8 @@
 //! template uses an image tagged `broken` (`app:broken`, `app:broken@sha256:...`)
 //! never becomes available; a Deployment then reports `Progressing=False` with
 //! reason `ProgressDeadlineExceeded` after `progress_deadline`.
-use crate::resources::ResourceKind;
-use crate::server::Cluster;
+use crate::state::Cluster;
+use crate::store::resources::ResourceKind;
 use crate::store::{EventType, name_of, namespace_of};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -88,14 +88,14 @@ fn write_status(
     let mut new = obj.clone();
     new["status"] = status;
     let api_version = kind.api_version();
-    let now = crate::meta::now();
-    let writer = crate::apply::managed::Writer {
+    let now = crate::store::meta::now();
+    let writer = crate::write::apply::managed::Writer {
         manager: "kube-controller-manager",
         subresource: Some("status"),
         api_version: &api_version,
         now: &now,
     };
-    crate::apply::managed::record_update(Some(&obj), &mut new, &writer);
+    crate::write::apply::managed::record_update(Some(&obj), &mut new, &writer);
     store.put(kind, new);
 }
 
@@ -128,7 +128,7 @@ fn condition(ctype: &str, status: &str, reason: &str, message: String, now: &str
 fn deployment_status(obj: &Value, healthy: bool, deadline_passed: bool) -> Value {
     let replicas = obj["spec"]["replicas"].as_i64().unwrap_or(1);
     let name = name_of(obj);
-    let now = crate::meta::now();
+    let now = crate::store::meta::now();
     let rs = format!("{name}-{:x}", generation(obj) * 0x1f3d5b79 % 0xfffffff);
     // Conditions keep their transition time while their status stays the same.
     let keep = |c: Value| -> Value {

@@ -78,25 +78,17 @@
 //! - Pod templates keep no `metadata.creationTimestamp: null`; Service type changes
 //!   keep allocated NodePorts.
 
-mod apply;
+// Layers, each importing only from those below it:
+// http (server, handlers, watch, tables, discovery) → controllers → state →
+// write (writes, defaults, validate, patch, apply) → store (objects, kinds, selectors, metadata).
 mod audit;
 mod controllers;
-mod defaults;
-mod discovery;
 mod errors;
-mod handlers;
+mod http;
 mod kubeconfig;
-mod meta;
-mod patch;
-mod quantity;
-mod resources;
-mod selectors;
-mod server;
+mod state;
 mod store;
-mod table;
-mod validate;
-mod watch;
-mod writes;
+mod write;
 
 pub use audit::AuditEvent;
 
@@ -143,7 +135,7 @@ impl Default for Options {
 pub struct TestCluster {
     addr: SocketAddr,
     kubeconfig: PathBuf,
-    state: Arc<server::Cluster>,
+    state: Arc<state::Cluster>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _tempdir: Option<TempDir>,
@@ -157,9 +149,9 @@ impl TestCluster {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.listen))?;
         let addr = listener.local_addr()?;
-        let state = server::Cluster::new(&opts)?;
+        let state = state::Cluster::new(&opts)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(server::serve(listener, state.clone(), rx));
+        let task = tokio::spawn(http::server::serve(listener, state.clone(), rx));
         let (kubeconfig, tempdir) = match &opts.kubeconfig {
             Some(path) => (path.clone(), None),
             None => {

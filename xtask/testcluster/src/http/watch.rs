@@ -1,9 +1,9 @@
 //! Watches: newline-delimited `{"type": ..., "object": ...}` events in
 //! resourceVersion order, replayed from the requested resourceVersion (or the
 //! current state as ADDED events) and then followed live.
-use crate::resources::ResourceKind;
-use crate::selectors::{FieldSelector, LabelSelector};
-use crate::server::Cluster;
+use crate::state::Cluster;
+use crate::store::resources::ResourceKind;
+use crate::store::selectors::{FieldSelector, LabelSelector};
 use crate::store::{EventType, WatchEvent, namespace_of};
 use axum::body::Body;
 use axum::response::Response;
@@ -72,7 +72,7 @@ impl Encoder {
             return line(etype, object);
         }
         let rv = object["metadata"]["resourceVersion"].as_str().unwrap_or("");
-        let mut t = crate::table::table(self.kind, std::slice::from_ref(object), rv);
+        let mut t = crate::http::table::table(self.kind, std::slice::from_ref(object), rv);
         if self.columns_sent {
             t["columnDefinitions"] = json!([]);
         }

@@ -1,7 +1,11 @@
 //! The object store: every object by (resource, namespace, name), the global
 //! resourceVersion counter, and the ordered event history watches replay and
 //! follow.
-use crate::resources::ResourceKind;
+pub mod meta;
+pub mod resources;
+pub mod selectors;
+
+use resources::ResourceKind;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -188,7 +192,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::find;
+    use crate::store::resources::find;
     use serde_json::json;
 
     #[test]

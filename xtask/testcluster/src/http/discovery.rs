@@ -1,7 +1,7 @@
 //! Discovery: `/version`, the legacy group and resource lists, and the small
 //! OpenAPI v3 documents kubectl reads to learn which query parameters
 //! (`fieldValidation`, `dryRun`) each kind's PATCH takes.
-use crate::resources::{self, ResourceKind};
+use crate::store::resources::{self, ResourceKind};
 use serde_json::{Value, json};
 
 pub fn version() -> Value {

@@ -3,7 +3,7 @@
 //! `fieldValidation=Strict` (kubectl's default) and silently dropped otherwise,
 //! as kube-apiserver does.
 use crate::errors::ApiError;
-use crate::resources::ResourceKind;
+use crate::store::resources::ResourceKind;
 use k8s_openapi::api::{
     apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, networking::v1 as net,
     policy::v1 as policy,
@@ -146,14 +146,14 @@ mod tests {
     use serde_json::json;
 
     fn deployment() -> &'static ResourceKind {
-        crate::resources::find("apps", "v1", "deployments").unwrap()
+        crate::store::resources::find("apps", "v1", "deployments").unwrap()
     }
 
     fn obj(extra: Value) -> Value {
         let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "micro"},
             "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}},
             "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}});
-        crate::patch::merge_patch(&mut d, &extra);
+        crate::write::patch::merge_patch(&mut d, &extra);
         d
     }
 

@@ -1,7 +1,7 @@
 //! The non-apply patch types: JSON patch (RFC 6902), JSON merge patch (RFC 7386)
 //! and strategic merge patch (merge patch plus keyed lists and `$patch` directives,
 //! as far as kubectl uses it).
-use crate::apply::fieldset::list_keys;
+use crate::write::apply::fieldset::list_keys;
 use serde_json::{Map, Value};
 
 pub fn merge_patch(target: &mut Value, patch: &Value) {

@@ -74,7 +74,7 @@ pub fn write(obj: &mut Value, entries: &[Entry]) {
             v
         })
         .collect();
-    let meta = crate::meta::metadata_mut(obj);
+    let meta = crate::store::meta::metadata_mut(obj);
     if list.is_empty() {
         meta.remove("managedFields");
     } else {

@@ -1,8 +1,11 @@
-//! The shared server state and the HTTP listener.
+//! The state every layer above the store shares: the store behind its lock, the
+//! audit log, the simulated controllers' timings and the stop signal. It sits
+//! above `write` (it seeds the built-in namespaces through it) and below `http`
+//! and `controllers`, so no module imports back up.
 use crate::Options;
 use crate::audit::AuditLog;
-use crate::resources;
 use crate::store::Store;
+use crate::store::resources;
 use serde_json::json;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -31,8 +34,8 @@ impl Cluster {
             for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
                 let mut obj =
                     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-                crate::writes::bookkeep_new(resources::namespaces(), &mut obj, "kube-apiserver");
-                crate::defaults::apply(resources::namespaces(), &mut obj, None, &mut store);
+                crate::write::bookkeep_new(resources::namespaces(), &mut obj, "kube-apiserver");
+                crate::write::defaults::apply(resources::namespaces(), &mut obj, None, &mut store);
                 store.put(resources::namespaces(), obj);
             }
         }
@@ -42,26 +45,5 @@ impl Cluster {
     /// The store, locked (never held across an await).
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    cluster: Arc<Cluster>,
-    stop: tokio::sync::oneshot::Receiver<()>,
-) {
-    let controllers = tokio::spawn(crate::controllers::run(cluster.clone()));
-    let app = axum::Router::new()
-        .fallback(crate::handlers::handle)
-        .with_state(cluster.clone());
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.await;
-            let _ = cluster.stopping.send(true);
-        })
-        .await;
-    controllers.abort();
-    if let Err(e) = result {
-        tracing::error!("testcluster server stopped: {e}");
     }
 }

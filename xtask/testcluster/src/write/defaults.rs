@@ -1,7 +1,7 @@
 //! The defaults kube-apiserver fills in (so that they do not show up as diffs
 //! after an apply), and the allocations it makes (ClusterIPs, NodePorts).
-use crate::resources::ResourceKind;
 use crate::store::Store;
+use crate::store::resources::ResourceKind;
 use serde_json::{Value, json};
 
 /// Sets `obj[key]` to `value` when absent.
@@ -230,7 +230,7 @@ fn drop_type_dependent_fields(spec: &mut Value, old_spec: Option<&Value>) {
 
 fn namespace(obj: &mut Value) {
     let name = obj["metadata"]["name"].clone();
-    let meta = crate::meta::metadata_mut(obj);
+    let meta = crate::store::meta::metadata_mut(obj);
     let labels = meta.entry("labels").or_insert(json!({}));
     or_insert(labels, "kubernetes.io/metadata.name", name);
     or_insert(obj, "spec", json!({"finalizers": ["kubernetes"]}));
@@ -246,7 +246,7 @@ fn secret(obj: &mut Value) {
         or_insert(obj, "data", json!({}));
         for (k, v) in string_data {
             let text = v.as_str().unwrap_or("").to_string();
-            obj["data"][k] = json!(crate::meta::base64(text.as_bytes()));
+            obj["data"][k] = json!(crate::store::meta::base64(text.as_bytes()));
         }
     }
 }
@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn a_deployment_gets_the_servers_defaults() {
         let mut store = Store::new();
-        let kind = crate::resources::find("apps", "v1", "deployments").unwrap();
+        let kind = crate::store::resources::find("apps", "v1", "deployments").unwrap();
         let mut d = json!({"spec": {"template": {"spec": {"containers": [
             {"name": "web", "image": "web:1", "ports": [{"containerPort": 80}], "readinessProbe": {"httpGet": {"path": "/", "port": 80}}}
         ]}}}});
@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn a_nodeport_service_gets_ips_and_ports_kept_across_updates() {
         let mut store = Store::new();
-        let kind = crate::resources::find("", "v1", "services").unwrap();
+        let kind = crate::store::resources::find("", "v1", "services").unwrap();
         let mut s = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}});
         apply(kind, &mut s, None, &mut store);
         let np = s["spec"]["ports"][0]["nodePort"].as_u64().unwrap();

@@ -1,7 +1,7 @@
 //! `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`: objects as rows with the
 //! columns kubectl prints for each kind (kube-apiserver's table convertors).
-use crate::meta::{age_seconds, human_age};
-use crate::resources::ResourceKind;
+use crate::store::meta::{age_seconds, human_age};
+use crate::store::resources::ResourceKind;
 use serde_json::{Value, json};
 
 fn col(name: &str, typ: &str, priority: u8) -> Value {

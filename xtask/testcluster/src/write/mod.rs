@@ -1,17 +1,23 @@
 //! Every write (create, update, patch, apply, delete) goes through here: the
 //! request's object becomes the stored object after bookkeeping, validation,
 //! defaults, generation and managedFields; `dryRun` stops just before storing.
-use crate::apply::{self, Applier, managed};
 use crate::errors::ApiError;
-use crate::meta::{self, drop_nulls, spec_part};
-use crate::resources::{self, ResourceKind};
 use crate::store::Store;
-use crate::{defaults, patch, validate};
+use crate::store::meta::{self, drop_nulls, spec_part};
+use crate::store::resources::{self, ResourceKind};
+use apply::{Applier, managed};
+
 use serde_json::{Value, json};
+
+pub mod apply;
+pub mod defaults;
+pub mod patch;
+pub mod quantity;
+pub mod validate;
 
 /// What the request says about how to write.
 pub struct WriteCtx<'a> {
-    pub manager: &'a str,
+    pub manager: String,
     pub dry_run: bool,
     /// `fieldValidation=Strict`.
     pub strict: bool,
@@ -120,7 +126,7 @@ fn commit(
     new["apiVersion"] = json!(kind.api_version());
     new["kind"] = json!(kind.kind);
     match old {
-        None => bookkeep_new(kind, &mut new, ctx.manager),
+        None => bookkeep_new(kind, &mut new, &ctx.manager),
         Some(o) => {
             if ctx.subresource == Some("status") {
                 // Only status changes through the status subresource.
@@ -166,7 +172,7 @@ fn commit(
             }
         }
     }
-    crate::quantity::normalize(&mut new);
+    crate::write::quantity::normalize(&mut new);
     validate::check(kind, &mut new, ctx.strict, op == Op::Apply)?;
     drop_empty_metadata(&mut new);
     defaults::apply(kind, &mut new, old, store);
@@ -180,7 +186,7 @@ fn commit(
     if op == Op::Update {
         let api_version = kind.api_version();
         let writer = managed::Writer {
-            manager: ctx.manager,
+            manager: &ctx.manager,
             subresource: ctx.subresource,
             api_version: &api_version,
             now: &ctx.now,
@@ -402,7 +408,7 @@ fn server_side_apply(
     check_identity(kind, &mut applied, ns, Some(name))?;
     drop_nulls(&mut applied);
     // Compared with stored values (conflicts, no-op detection) in stored form.
-    crate::quantity::normalize(&mut applied);
+    crate::write::quantity::normalize(&mut applied);
     let old = store.get(kind, ns, name).cloned();
     if let Some(o) = &old {
         check_version(kind, name, &applied, o)?;
@@ -418,7 +424,7 @@ fn server_side_apply(
     });
     let api_version = kind.api_version();
     let who = Applier {
-        manager: ctx.manager,
+        manager: &ctx.manager,
         force: ctx.force,
         api_version: &api_version,
         now: &ctx.now,
