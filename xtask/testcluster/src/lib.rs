@@ -54,9 +54,13 @@
 //!
 //! # Known differences from kube-apiserver
 //!
-//! - No authentication, authorization, admission webhooks or TLS; HTTP/JSON only.
-//!   Protobuf request bodies get 415 (so `kubectl create deployment|namespace|secret ...`,
-//!   whose typed clients send protobuf, fail; `kubectl create -f` / `apply` work).
+//! - No authentication, authorization, admission webhooks or TLS; HTTP only.
+//!   Protobuf bodies (`application/vnd.kubernetes.protobuf`, what client-go's typed
+//!   clients such as `kubectl create configmap|secret|deployment|namespace`, `run` and
+//!   `expose` send) are served for ConfigMaps, Secrets, Namespaces, Services, Pods and
+//!   Deployments, through k8s-pb's messages and a table of their common fields: a
+//!   request using a field outside the tables is a 400 naming it, and a response that
+//!   would need one is sent as JSON. Lists, watches and Tables are JSON only; CBOR is 415.
 //! - Legacy discovery only (no aggregated discovery); the OpenAPI v3 documents carry
 //!   operations and parameters but no schemas (no `/openapi/v2`, `kubectl explain` fails).
 //! - Validation: field names and types are checked against the k8s-openapi types

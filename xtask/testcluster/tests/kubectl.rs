@@ -494,3 +494,158 @@ fn unknown_resources_are_404_like_kube_apiserver() {
         out.stderr
     );
 }
+
+/// `kubectl get <what> -n micro -o json`: the object as a JSON client sees it.
+fn get_json(k: &common::Kube, what: &[&str]) -> serde_json::Value {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    args.extend_from_slice(&["-n", "micro", "-o", "json"]);
+    serde_json::from_str(&k.kubectl(&args).ok().stdout).expect("kubectl printed JSON")
+}
+
+/// kubectl's generators send protobuf bodies; a create must come back as a JSON
+/// client would have written it: no empty strings, zeros or empty lists added.
+fn assert_no_protobuf_zeros(obj: &serde_json::Value) {
+    let meta = &obj["metadata"];
+    for absent in [
+        "generateName",
+        "selfLink",
+        "deletionTimestamp",
+        "finalizers",
+    ] {
+        assert!(meta.get(absent).is_none(), "{absent} in {meta}");
+    }
+}
+
+#[test]
+fn create_configmap_and_secret_send_protobuf_and_store_what_json_clients_see() {
+    let k = start();
+    k.apply_fixtures();
+    k.kubectl(&[
+        "create",
+        "configmap",
+        "foreign",
+        "-n",
+        "micro",
+        "--from-literal=a=b",
+    ])
+    .ok();
+    let cm = get_json(&k, &["configmap", "foreign"]);
+    assert_eq!(cm["data"], serde_json::json!({"a": "b"}));
+    assert_eq!(cm["metadata"]["namespace"], "micro");
+    assert!(
+        cm["metadata"]["creationTimestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    assert_no_protobuf_zeros(&cm);
+
+    k.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "redis-auth",
+        "-n",
+        "micro",
+        "--from-literal=password=s3cr3t",
+    ])
+    .ok();
+    let secret = get_json(&k, &["secret", "redis-auth"]);
+    assert_eq!(secret["type"], "Opaque");
+    assert_eq!(secret["data"]["password"], "czNjcjN0"); // base64("s3cr3t")
+    assert_no_protobuf_zeros(&secret);
+    let creates: Vec<_> = k
+        .audit()
+        .into_iter()
+        .filter(|e| e.verb == "create")
+        .collect();
+    assert_eq!(creates.len(), 2, "{creates:#?}");
+    assert!(creates.iter().all(|e| e.code == 201));
+}
+
+#[test]
+fn create_deployment_then_expose_it_then_run_a_pod() {
+    let k = start();
+    k.apply_fixtures();
+    k.kubectl(&[
+        "create",
+        "deployment",
+        "api",
+        "-n",
+        "micro",
+        "--image=localhost:5000/api:1",
+        "--replicas=2",
+        "--port=8080",
+    ])
+    .ok();
+    let d = get_json(&k, &["deployment", "api"]);
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["spec"]["selector"]["matchLabels"]["app"], "api");
+    let container = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "localhost:5000/api:1");
+    assert_eq!(container["ports"][0]["containerPort"], 8080);
+    assert_eq!(
+        container["imagePullPolicy"], "IfNotPresent",
+        "defaults applied"
+    );
+    assert_eq!(d["metadata"]["generation"], 1);
+    assert_no_protobuf_zeros(&d);
+    k.kubectl(&[
+        "rollout",
+        "status",
+        "deploy/api",
+        "-n",
+        "micro",
+        "--timeout=20s",
+    ])
+    .ok();
+
+    k.kubectl(&[
+        "expose",
+        "deployment",
+        "api",
+        "-n",
+        "micro",
+        "--port=80",
+        "--target-port=8080",
+    ])
+    .ok();
+    let svc = get_json(&k, &["service", "api"]);
+    assert_eq!(svc["spec"]["ports"][0]["port"], 80);
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8080);
+    assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
+    assert_eq!(svc["spec"]["selector"], serde_json::json!({"app": "api"}));
+    assert!(
+        svc["spec"]["clusterIP"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.96.")
+    );
+    assert_no_protobuf_zeros(&svc);
+
+    k.kubectl(&[
+        "run",
+        "once",
+        "-n",
+        "micro",
+        "--image=localhost:5000/report:1",
+        "--restart=Never",
+        "--labels=app.kubernetes.io/name=report",
+        "--",
+        "report",
+        "--json",
+    ])
+    .ok();
+    let pod = get_json(&k, &["pod", "once"]);
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    assert_eq!(
+        pod["spec"]["containers"][0]["args"],
+        serde_json::json!(["report", "--json"])
+    );
+    assert_eq!(
+        pod["metadata"]["labels"]["app.kubernetes.io/name"],
+        "report"
+    );
+    assert_no_protobuf_zeros(&pod);
+}

@@ -2,6 +2,7 @@
 //! watches, tables and discovery. Every request is recorded as an audit event.
 pub mod discovery;
 mod handlers;
+mod protobuf;
 mod request_info;
 mod response;
 pub mod server;

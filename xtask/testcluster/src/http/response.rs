@@ -18,6 +18,19 @@ pub fn bytes(code: u16, body: Vec<u8>) -> Response {
         .expect("a valid response")
 }
 
+/// One object in protobuf, or in JSON when a field of it has no protobuf table
+/// (the client accepts both; it reads the content type).
+pub fn object_protobuf(code: u16, body: &Value) -> Response {
+    match super::protobuf::encode(body) {
+        Some(bytes) => Response::builder()
+            .status(code)
+            .header("content-type", super::protobuf::MEDIA_TYPE)
+            .body(Body::from(bytes))
+            .expect("a valid response"),
+        None => json(code, body),
+    }
+}
+
 pub fn text(code: u16, body: &'static str) -> Response {
     Response::builder()
         .status(code)

@@ -10,7 +10,7 @@ mod update;
 
 use super::header;
 use super::request_info::{RequestInfo, Verb};
-use super::response;
+use super::{protobuf, response};
 use crate::audit::AuditEvent;
 use crate::errors::ApiError;
 use crate::state::Cluster;
@@ -52,6 +52,7 @@ pub fn handle(cluster: &Arc<Cluster>, req: Request<'_>, audit: &mut AuditEvent) 
         Verb::DeleteCollection => delete::delete_collection(cluster, &req, audit),
     };
     match answer {
+        Ok(Answer::Object(code, v)) if req.wants_protobuf() => response::object_protobuf(code, &v),
         Ok(Answer::Object(code, v)) => response::json(code, &v),
         Ok(Answer::Response(r)) => r,
         Err(e) => response::error(&e),
@@ -70,6 +71,12 @@ impl Request<'_> {
 
     pub fn content_type(&self) -> &str {
         header(self.headers, "content-type").unwrap_or("")
+    }
+
+    /// Does the client prefer protobuf (client-go's typed clients: `application/vnd.kubernetes.protobuf, */*`)?
+    pub fn wants_protobuf(&self) -> bool {
+        let first = header(self.headers, "accept").and_then(|a| a.split(',').next());
+        first.is_some_and(|m| m.trim() == protobuf::MEDIA_TYPE)
     }
 
     pub fn wants_table(&self) -> bool {
@@ -118,6 +125,11 @@ impl Request<'_> {
     /// The request's object (create, update).
     pub fn object(&self) -> Result<Value, ApiError> {
         let ct = header(self.headers, "content-type").unwrap_or("application/json");
+        if ct.starts_with(protobuf::MEDIA_TYPE) {
+            return protobuf::decode(self.body).map_err(|e| {
+                ApiError::bad_request(format!("error decoding the protobuf request body: {e}"))
+            });
+        }
         if ct.contains("protobuf") || ct.contains("cbor") {
             return Err(ApiError::unsupported_media_type(ct));
         }
