@@ -37,8 +37,8 @@
 //!   document per group-version listing each kind's operations and parameters
 //!   (kubectl reads it to learn that the server validates fields and supports dry-run).
 //! - Kinds: Namespaces; v1 Services, ConfigMaps, Secrets, PersistentVolumeClaims,
-//!   Pods, ServiceAccounts; apps/v1 Deployments and StatefulSets (`status`, `scale`
-//!   subresources); policy/v1 PodDisruptionBudgets; networking.k8s.io/v1
+//!   Pods (`status`, `log`, `portforward` subresources), ServiceAccounts; apps/v1
+//!   Deployments and StatefulSets (`status`, `scale` subresources); policy/v1 PodDisruptionBudgets; networking.k8s.io/v1
 //!   NetworkPolicies; coordination.k8s.io/v1 Leases. Anything else: 404 `the server could not find the requested resource`.
 //! - Verbs: get, list (`labelSelector`, `fieldSelector` on `metadata.name` /
 //!   `metadata.namespace`, `resourceVersion`), watch (ordered events, resume from
@@ -71,9 +71,19 @@
 //!   ports, volumes, volumeMounts, conditions... keyed; every other list atomic)
 //!   rather than from the schema; set-lists (`v:` elements) are treated as atomic.
 //!   Apply is served on the main resource only (not on `status`).
-//! - Controllers are simulated: no ReplicaSets, Pods, Endpoints or Events exist, and
-//!   there is no garbage collector; only a Namespace deletes its contents (at once:
-//!   the `Terminating` phase does not last). Deletion ignores finalizers and grace periods.
+//! - Pods run nothing. A test binds a Pod to local processes with annotations
+//!   (`forward.testcluster.micro/<port>: host:port` for `pods/portforward`,
+//!   `log.testcluster.micro/<container>: <file>` for `pods/log` with `follow`,
+//!   `tailLines`, `container`, and `testcluster.micro/exit-code` to end a one-off Pod
+//!   Succeeded or Failed); a Pod is Pending when created and Running a rollout delay
+//!   later. Port-forward is served over WebSocket only: `v4.channel.k8s.io` (the kube
+//!   crate) and `SPDY/3.1+portforward.k8s.io` (kubectl 1.31+), for which the Pod's one
+//!   bound port is used because kubectl names the port only in compressed SPDY
+//!   headers; native SPDY is refused with a 400.
+//! - Controllers are simulated: no ReplicaSets, Endpoints or Events exist, no
+//!   controller creates Pods, and there is no garbage collector; only a Namespace
+//!   deletes its contents (at once: the `Terminating` phase does not last). Deletion
+//!   ignores finalizers and grace periods.
 //! - Watch history is never compacted (no 410 Gone); bookmarks are sent only to end
 //!   `sendInitialEvents`. List items carry `apiVersion`/`kind`; `limit`/`continue`
 //!   paging is ignored (the whole list comes back).
@@ -86,6 +96,7 @@
 // http (server, handlers, watch, tables, discovery) → controllers → state →
 // write (writes, defaults, validate, patch, apply) → store (objects, kinds, selectors, metadata).
 mod audit;
+mod bindings;
 mod controllers;
 mod errors;
 mod http;

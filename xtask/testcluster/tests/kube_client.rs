@@ -265,3 +265,59 @@ async fn a_stale_resource_version_is_a_conflict() {
     }
     cluster.shutdown().await;
 }
+
+/// A TCP echo server on a free port: the process a Pod is bound to.
+async fn echo_server() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = conn.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portforward_over_websocket_reaches_the_bound_process_and_names_unbound_ports() {
+    use k8s_openapi::api::core::v1::Pod;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (cluster, client) = start().await;
+    let echo = echo_server().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "micro");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "echo", "namespace": "micro",
+                     "annotations": {"forward.testcluster.micro/7000": echo.to_string()}},
+        "spec": {"containers": [{"name": "echo", "image": "echo:1"}]}});
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(pod).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let mut forward = pods.portforward("echo", &[7000, 7001]).await.unwrap();
+    let mut stream = forward.take_stream(7000).unwrap();
+    stream
+        .write_all(b"hello through the API server")
+        .await
+        .unwrap();
+    let mut back = vec![0u8; 28];
+    stream.read_exact(&mut back).await.unwrap();
+    assert_eq!(back, b"hello through the API server");
+    let unbound = forward.take_error(7001).unwrap().await.unwrap();
+    assert!(
+        unbound.contains("forward.testcluster.micro/7001"),
+        "{unbound}"
+    );
+    drop(stream);
+    drop(forward.take_stream(7001));
+    forward.join().await.unwrap();
+
+    let missing = pods.portforward("nope", &[7000]).await;
+    assert!(missing.is_err(), "no such pod");
+    cluster.shutdown().await;
+}

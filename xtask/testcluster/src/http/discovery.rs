@@ -60,6 +60,13 @@ fn resource_entries(k: &ResourceKind) -> Vec<Value> {
     for sub in k.subresources {
         let mut e = json!({"name": format!("{}/{sub}", k.plural), "singularName": "", "namespaced": k.namespaced,
                            "kind": k.kind, "verbs": ["get", "patch", "update"]});
+        if *sub == "log" {
+            e["verbs"] = json!(["get"]);
+        }
+        if *sub == "portforward" {
+            e["kind"] = json!("PodPortForwardOptions");
+            e["verbs"] = json!(["create", "get"]);
+        }
         if *sub == "scale" {
             e["group"] = json!("autoscaling");
             e["version"] = json!("v1");

@@ -2,6 +2,7 @@
 //! watches, tables and discovery. Every request is recorded as an audit event.
 pub mod discovery;
 mod handlers;
+mod portforward;
 mod protobuf;
 mod request_info;
 mod response;
@@ -13,6 +14,7 @@ use crate::audit::AuditEvent;
 use crate::errors::ApiError;
 use crate::state::Cluster;
 use axum::body::Bytes;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
@@ -29,6 +31,7 @@ pub async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     body: Bytes,
 ) -> Response {
     let query: HashMap<String, String> = Query::try_from_uri(&uri).map(|q| q.0).unwrap_or_default();
@@ -59,6 +62,7 @@ pub async fn handle(
                 query: &query,
                 headers: &headers,
                 body: &body,
+                ws: ws.ok(),
             };
             handlers::handle(&cluster, req, &mut audit)
         }

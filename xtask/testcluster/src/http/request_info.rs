@@ -18,6 +18,8 @@ pub enum Verb {
     Patch,
     Delete,
     DeleteCollection,
+    /// A streaming subresource (`pods/portforward`): GET (WebSocket) or POST (SPDY).
+    Connect,
 }
 
 impl Verb {
@@ -32,6 +34,7 @@ impl Verb {
             Verb::Patch => "patch",
             Verb::Delete => "delete",
             Verb::DeleteCollection => "deletecollection",
+            Verb::Connect => "create",
         }
     }
 }
@@ -124,6 +127,12 @@ fn resource_info(
 fn verb(method: &Method, info: &RequestInfo, query: &HashMap<String, String>) -> Option<Verb> {
     let named = info.name.is_some();
     let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    if info.subresource.as_deref() == Some("portforward") {
+        return matches!(*method, Method::GET | Method::POST).then_some(Verb::Connect);
+    }
+    if info.subresource.as_deref() == Some("log") {
+        return (*method == Method::GET).then_some(Verb::Get);
+    }
     Some(match *method {
         Method::GET if !named && watch => Verb::Watch,
         Method::GET if !named => Verb::List,

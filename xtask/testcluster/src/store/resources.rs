@@ -118,7 +118,7 @@ pub static KINDS: &[ResourceKind] = &[
         kind: "Pod",
         namespaced: true,
         short_names: &["po"],
-        subresources: &["status"],
+        subresources: &["status", "log", "portforward"],
         generation: false,
         categories: ALL,
     },

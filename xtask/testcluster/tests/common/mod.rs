@@ -164,3 +164,97 @@ spec:
       accessModes: [ReadWriteOnce]
       resources: {requests: {storage: 1Gi}}
 "#;
+
+/// A real redis-server on a free port of 127.0.0.1, stopped on drop: the process
+/// a Pod is bound to. redis-server must be installed (Debian: `redis-server`).
+pub struct RedisServer {
+    pub port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--dir", path(dir.path())])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (Debian package redis-server)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends one RESP command (`["SET", "k", "v"]`) and returns the first reply line.
+pub fn redis_command(stream: &mut std::net::TcpStream, args: &[&str]) -> String {
+    use std::io::{BufRead, Write};
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    stream.write_all(req.as_bytes()).expect("write to redis");
+    let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a reply");
+    if line.starts_with('$') && !line.starts_with("$-1") {
+        line.clear();
+        reader.read_line(&mut line).expect("a bulk reply");
+    }
+    line.trim_end().to_string()
+}
+
+/// A Pod with one container per name, bound by the given annotations.
+pub fn pod(
+    name: &str,
+    containers: &[&str],
+    restart: &str,
+    annotations: &[(&str, String)],
+) -> String {
+    let mut text = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: micro\n  labels: {{app: {name}}}\n  annotations:\n"
+    );
+    for (k, v) in annotations {
+        text.push_str(&format!("    {k}: {v:?}\n"));
+    }
+    if annotations.is_empty() {
+        text = text.replace("  annotations:\n", "");
+    }
+    text.push_str(&format!(
+        "spec:\n  restartPolicy: {restart}\n  containers:\n"
+    ));
+    for c in containers {
+        text.push_str(&format!("  - name: {c}\n    image: localhost:5000/{c}:1\n"));
+    }
+    text
+}

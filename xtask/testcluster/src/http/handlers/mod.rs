@@ -5,18 +5,20 @@ mod create;
 mod delete;
 mod get;
 mod list;
+mod log;
 mod patch;
 mod update;
 
 use super::header;
 use super::request_info::{RequestInfo, Verb};
-use super::{protobuf, response};
+use super::{portforward, protobuf, response};
 use crate::audit::AuditEvent;
 use crate::errors::ApiError;
 use crate::state::Cluster;
 use crate::store::selectors::{FieldSelector, LabelSelector};
 use crate::write::WriteCtx;
 use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
@@ -29,6 +31,8 @@ pub struct Request<'a> {
     pub query: &'a HashMap<String, String>,
     pub headers: &'a HeaderMap,
     pub body: &'a Bytes,
+    /// The WebSocket upgrade, when the request asks for one.
+    pub ws: Option<WebSocketUpgrade>,
 }
 
 /// What a handler answers: an object with its code, or a ready response (lists, watches).
@@ -37,12 +41,18 @@ pub enum Answer {
     Response(Response),
 }
 
-pub fn handle(cluster: &Arc<Cluster>, req: Request<'_>, audit: &mut AuditEvent) -> Response {
+pub fn handle(cluster: &Arc<Cluster>, mut req: Request<'_>, audit: &mut AuditEvent) -> Response {
     let Some(verb) = req.info.verb else {
         return response::error(&ApiError::method_not_allowed());
     };
     let answer = match verb {
+        Verb::Get if req.info.subresource.as_deref() == Some("log") => log::log(cluster, &req),
         Verb::Get => get::get(cluster, &req),
+        Verb::Connect => {
+            let ws = req.ws.take();
+            portforward::connect(cluster, req.namespace(), req.name(), req.query, ws)
+                .map(Answer::Response)
+        }
         Verb::List => list::list(cluster, &req),
         Verb::Watch => list::watch(cluster, &req),
         Verb::Create => create::create(cluster, &req),

@@ -1,5 +1,5 @@
-//! Simulated controllers: what the Deployment and StatefulSet controllers (and
-//! the kubelet behind them) would write into status after a spec change.
+//! What the Deployment and StatefulSet controllers (and the kubelet behind them)
+//! would write into status after a spec change.
 //!
 //! A rollout completes `rollout_delay` after the change. A rollout whose pod
 //! template uses an image tagged `broken` (`app:broken`, `app:broken@sha256:...`)
@@ -7,7 +7,7 @@
 //! reason `ProgressDeadlineExceeded` after `progress_deadline`.
 use crate::state::Cluster;
 use crate::store::resources::ResourceKind;
-use crate::store::{EventType, name_of, namespace_of};
+use crate::store::{EventType, WatchEvent, name_of, namespace_of};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -33,31 +33,23 @@ fn observed(obj: &Value) -> i64 {
     obj["status"]["observedGeneration"].as_i64().unwrap_or(0)
 }
 
-pub async fn run(cluster: Arc<Cluster>) {
-    let mut rx = cluster.store().subscribe_live();
-    loop {
-        let event = match rx.recv().await {
-            Ok(e) => e,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(_) => return,
-        };
-        let workload =
-            event.kind.is("apps", "deployments") || event.kind.is("apps", "statefulsets");
-        if !workload
-            || event.etype == EventType::Deleted
-            || generation(&event.object) <= observed(&event.object)
-        {
-            continue;
-        }
-        let cluster = cluster.clone();
-        let kind = event.kind;
-        let (ns, name, wanted) = (
-            namespace_of(&event.object).to_string(),
-            name_of(&event.object).to_string(),
-            generation(&event.object),
-        );
-        tokio::spawn(async move { rollout(cluster, kind, ns, name, wanted).await });
+/// Starts a rollout for a workload whose spec changed.
+pub fn on_event(cluster: &Arc<Cluster>, event: &WatchEvent) {
+    let workload = event.kind.is("apps", "deployments") || event.kind.is("apps", "statefulsets");
+    if !workload
+        || event.etype == EventType::Deleted
+        || generation(&event.object) <= observed(&event.object)
+    {
+        return;
     }
+    let cluster = cluster.clone();
+    let kind = event.kind;
+    let (ns, name, wanted) = (
+        namespace_of(&event.object).to_string(),
+        name_of(&event.object).to_string(),
+        generation(&event.object),
+    );
+    tokio::spawn(async move { rollout(cluster, kind, ns, name, wanted).await });
 }
 
 /// Writes status for generation `wanted` of one object, if it is still current.
@@ -85,18 +77,7 @@ fn write_status(
     if obj.get("status") == Some(&status) {
         return;
     }
-    let mut new = obj.clone();
-    new["status"] = status;
-    let api_version = kind.api_version();
-    let now = crate::store::meta::now();
-    let writer = crate::write::apply::managed::Writer {
-        manager: "kube-controller-manager",
-        subresource: Some("status"),
-        api_version: &api_version,
-        now: &now,
-    };
-    crate::write::apply::managed::record_update(Some(&obj), &mut new, &writer);
-    store.put(kind, new);
+    super::write_status(&mut store, kind, &obj, status, "kube-controller-manager");
 }
 
 async fn rollout(
