@@ -1,7 +1,11 @@
 //! `cargo xtask report`: run the report CLI against a running system.
 //!
 //! Without `--env`: the system `cargo xtask dev` runs (its Redis, read from
-//! `dev.json` in the dev state folder).
+//! `dev.json` in the dev state folder). With `--env`: a cluster environment,
+//! through the Kubernetes API only (`cluster`, `forward`).
+
+mod cluster;
+mod forward;
 
 use crate::dev::DevState;
 use crate::workspace;
@@ -11,11 +15,20 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  cargo xtask report\n  cargo xtask report -- --json")]
+#[command(
+    after_help = "Examples:\n  cargo xtask report\n  cargo xtask report -- --json\n  cargo xtask report --env minikube"
+)]
 pub struct ReportArgs {
-    /// Ask a cluster environment (environments/<env>) instead of the local dev system.
+    /// Ask a cluster environment (environments/<env>) instead of the local dev system:
+    /// the Redis password from its Secret, a port-forward to redis-0 through the API server.
     #[arg(long)]
     pub env: Option<String>,
+    /// Kubeconfig file with --env (default: $KUBECONFIG, then ~/.kube/config, as kubectl).
+    #[arg(long, requires = "env")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Use this kube context instead of env.yaml's `context` (with --env).
+    #[arg(long, requires = "env")]
+    pub context: Option<String>,
     /// The state folder of the `cargo xtask dev` to ask (if it was started with --state-dir).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -26,9 +39,7 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
     if let Some(env) = &args.env {
-        bail!(
-            "`report --env {env}` is not supported yet; meanwhile run: kubectl -n micro port-forward svc/redis 6379 and REDIS_URL=redis://127.0.0.1:6379 cargo run -p report"
-        );
+        return cluster::run(env, &args);
     }
     let state_dir = args
         .state_dir
