@@ -219,3 +219,108 @@ fn a_missing_secret_a_missing_pod_and_a_wrong_context_are_one_line_each() {
         "{err}"
     );
 }
+
+/// The report Pod `--in-cluster` created, once it exists, as JSON.
+fn report_pod(cluster: &BlockingTestCluster) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = kubectl(
+            cluster,
+            &[
+                "get",
+                "pods",
+                "-n",
+                "micro",
+                "-l",
+                "app.kubernetes.io/name=report",
+                "-o",
+                "json",
+            ],
+        );
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(pod) = list["items"].get(0) {
+            return pod.clone();
+        }
+        assert!(Instant::now() < deadline, "no report pod appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `report --in-cluster`; plays the container: its output and exit code.
+fn in_cluster(exit_code: u8, output: &str) -> (Output, serde_json::Value, BlockingTestCluster) {
+    let (cluster, dir) = start_cluster("minikube", true);
+    let child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["report", "--env", "minikube", "--in-cluster", "--image", "localhost:5000/report:c-test@sha256:0000000000000000000000000000000000000000000000000000000000000000", "--", "--json"])
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pod = report_pod(&cluster);
+    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    let log = dir.path().join("report.log");
+    std::fs::write(&log, output).unwrap();
+    kubectl(
+        &cluster,
+        &[
+            "annotate",
+            "-n",
+            "micro",
+            &format!("pod/{name}"),
+            &format!("log.testcluster.micro/report={}", log.display()),
+            &format!("testcluster.micro/exit-code={exit_code}"),
+        ],
+    );
+    let out = child.wait_with_output().unwrap();
+    let left = kubectl(&cluster, &["get", "pods", "-n", "micro", "-o", "name"]);
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout),
+        "",
+        "the pod is deleted"
+    );
+    (out, pod, cluster)
+}
+
+#[test]
+fn report_in_cluster_runs_a_one_off_pod_prints_its_log_and_deletes_it() {
+    let table = "[{\"url\":\"/add\",\"count\":3}]\n";
+    let (out, pod, _cluster) = in_cluster(0, table);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), table);
+    assert_eq!(
+        pod["metadata"]["labels"]["app.kubernetes.io/name"],
+        "report"
+    );
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    let container = &pod["spec"]["containers"][0];
+    assert!(
+        container["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("localhost:5000/report:c-test@sha256:")
+    );
+    assert_eq!(container["args"], serde_json::json!(["--json"]));
+    assert_eq!(
+        container["env"][0]["valueFrom"]["secretKeyRef"]["name"],
+        "redis-credentials"
+    );
+
+    // A failed report: its log on stdout, one error line, exit 2, the pod deleted all the same.
+    let (out, _, _cluster) = in_cluster(1, "error: no answer from eventservice\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "error: no answer from eventservice\n"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("the report pod report-") && err.contains("failed"),
+        "{err}"
+    );
+}

@@ -15,24 +15,44 @@ use kube::api::Api;
 use std::process::ExitCode;
 
 /// The Redis the report asks, as the definitions describe it.
-struct RedisTarget {
-    pod: String,
-    port: u16,
-    secret: String,
-    key: String,
+pub struct RedisTarget {
+    pub pod: String,
+    pub port: u16,
+    pub secret: String,
+    pub key: String,
 }
 
 pub fn run(env_name: &str, args: &ReportArgs) -> Result<ExitCode> {
     let root = crate::workspace::root();
     let env = Environment::load_in(&root, env_name)?;
     let target = redis_target(&Definitions::load(&root)?)?;
-    let report_args = report_args(&args.report_args)?;
-    let out = crate::cli::runtime()?.block_on(async {
+    let parsed = report_args(&args.report_args)?;
+    let image = match (args.in_cluster, &args.image) {
+        (false, _) => None,
+        (true, Some(image)) => Some(image.clone()),
+        (true, None) => Some(report_image(&env)?),
+    };
+    crate::cli::runtime()?.block_on(async {
         let cluster = connect(args.kubeconfig.as_deref(), args.context.as_deref(), &env).await?;
-        report(&cluster, &env, &target, report_args).await
+        match image {
+            Some(image) => {
+                password(&cluster, &env.namespace, &target, &env.name).await?;
+                super::in_cluster::run(&cluster, &env, &image, &target, &args.report_args).await
+            }
+            None => {
+                let out = report(&cluster, &env, &target, parsed).await?;
+                out!("{out}")?;
+                Ok(())
+            }
+        }
     })?;
-    out!("{out}")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// report's image as pushed to the environment's registry (`build-all --push`).
+fn report_image(env: &Environment) -> Result<String> {
+    let record = crate::image::record::ImageRecord::load()?;
+    Ok(crate::manifest::images::resolve("report", env, &record, None)?.to_string())
 }
 
 /// The report tool's own flags (`-- --json --timeout 10s`).

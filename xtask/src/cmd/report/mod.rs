@@ -6,6 +6,7 @@
 
 mod cluster;
 mod forward;
+mod in_cluster;
 
 use crate::dev::DevState;
 use crate::workspace;
@@ -29,6 +30,14 @@ pub struct ReportArgs {
     /// Use this kube context instead of env.yaml's `context` (with --env).
     #[arg(long, requires = "env")]
     pub context: Option<String>,
+    /// Run the report image in the cluster as a one-off Pod (the chapter's `kubectl run
+    /// -i --rm`), print its log and delete it.
+    #[arg(long, requires = "env")]
+    pub in_cluster: bool,
+    /// The image for --in-cluster (default: report's image pushed to env.yaml's registry,
+    /// from the image record of `build-all --push`).
+    #[arg(long, requires = "in_cluster")]
+    pub image: Option<String>,
     /// The state folder of the `cargo xtask dev` to ask (if it was started with --state-dir).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,

@@ -47,9 +47,11 @@ pub fn log(cluster: &Arc<Cluster>, req: &Request<'_>) -> Result<Answer, ApiError
         .unwrap_or_default();
     let start = tail_start(&text, tail);
     let head = text[start..].to_vec();
-    let body = match (follow, file) {
-        (true, Some(file)) => follow_body(cluster.clone(), ns, name, file, head, text.len() as u64),
-        _ => Body::from(head),
+    let body = if follow {
+        let at = text.len() as u64;
+        follow_body(cluster.clone(), ns, name, container, head, at)
+    } else {
+        Body::from(head)
     };
     Ok(Answer::Response(
         Response::builder()
@@ -97,12 +99,14 @@ fn tail_start(text: &[u8], lines: Option<usize>) -> usize {
     if n == 0 { text.len() } else { 0 }
 }
 
-/// What is there, then what is appended, until the Pod has ended and its file is read.
+/// What is there, then what is appended, until the Pod has ended and its file is
+/// read. The file is looked up again each time, so a binding a test sets after the
+/// request started (a one-off Pod's output) is followed too.
 fn follow_body(
     cluster: Arc<Cluster>,
     ns: String,
     name: String,
-    file: PathBuf,
+    container: String,
     head: Vec<u8>,
     offset: u64,
 ) -> Body {
@@ -114,8 +118,11 @@ fn follow_body(
         }
         let mut offset = offset;
         loop {
-            let ended = pod_ended(&cluster, &ns, &name);
-            let more = read_from(&file, offset).await;
+            let (ended, file) = pod_state(&cluster, &ns, &name, &container);
+            let more = match file {
+                Some(file) => read_from(&file, offset).await,
+                None => Vec::new(),
+            };
             offset += more.len() as u64;
             if !more.is_empty() && tx.send(more).await.is_err() {
                 return;
@@ -138,13 +145,16 @@ fn follow_body(
     Body::from_stream(stream)
 }
 
-/// Gone, Succeeded or Failed: a followed log ends.
-fn pod_ended(cluster: &Cluster, ns: &str, name: &str) -> bool {
+/// Has the Pod ended (gone, Succeeded or Failed: a followed log ends), and its log file.
+fn pod_state(cluster: &Cluster, ns: &str, name: &str, container: &str) -> (bool, Option<PathBuf>) {
     let pods = crate::store::resources::find("", "v1", "pods").expect("pods are served");
-    cluster
-        .store()
-        .get(pods, ns, name)
-        .is_none_or(|p| matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+    match cluster.store().get(pods, ns, name) {
+        None => (true, None),
+        Some(p) => (
+            matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")),
+            bindings::log_file(p, container),
+        ),
+    }
 }
 
 async fn read_from(file: &PathBuf, offset: u64) -> Vec<u8> {
