@@ -1,8 +1,9 @@
-//! `cargo xtask bench <target>`: figures for services, build, sync and review.
+//! `cargo xtask bench <target>`: figures for services, build, sync, review and operate.
 use std::process::ExitCode;
 
 mod build;
 mod load;
+mod operate;
 mod review;
 mod services;
 mod sync;
@@ -24,6 +25,8 @@ pub enum BenchTarget {
     Build,
     Sync,
     Review,
+    /// Port-forward throughput through the test cluster (kube crate and kubectl).
+    Operate,
 }
 
 /// Set in the release child, so that it never hands over again.
@@ -83,7 +86,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             options.rate = args.rate;
             services::run(options)
         }
-        BenchTarget::Build | BenchTarget::Sync | BenchTarget::Review if args.rate.is_some() => {
+        BenchTarget::Build | BenchTarget::Sync | BenchTarget::Review | BenchTarget::Operate
+            if args.rate.is_some() =>
+        {
             anyhow::bail!("--rate applies to `bench services` only")
         }
         BenchTarget::Build => {
@@ -105,6 +110,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 return hand_over_to_release("review", &[]);
             }
             review::run()
+        }
+        BenchTarget::Operate => {
+            // The test server (and its port-forward) runs in this process.
+            if must_hand_over("operate", "MICRO_BENCH_OPERATE_PROFILE") {
+                return hand_over_to_release("operate", &[]);
+            }
+            operate::run()
         }
     }
 }
