@@ -14,6 +14,7 @@
 mod apply;
 pub mod cluster;
 mod diff;
+mod endpoints;
 mod inventory;
 mod kinds;
 mod lease;

@@ -3,6 +3,7 @@
 //! against HEAD.
 
 use super::cluster::Cluster;
+use super::endpoints;
 use super::live;
 use super::output::{self, short};
 use super::plan::{self, Action, Rules};
@@ -113,6 +114,14 @@ pub async fn status(
         .filter(|(state, n)| *n > 0 || *state == "in sync")
         .collect();
     let healthy = not_ready == 0 && rows.iter().all(|r| r.state == "in sync");
+    let node = endpoints::node_host(&cluster.server);
+    let endpoints: Vec<endpoints::Endpoint> = plan
+        .changes
+        .iter()
+        .filter(|c| c.key.kind == "Service")
+        .filter_map(|c| c.live.as_ref())
+        .map(|svc| endpoints::of(svc, &node))
+        .collect();
 
     match format {
         Format::Json | Format::Yaml => {
@@ -124,6 +133,7 @@ pub async fn status(
                 "env": env.name, "context": cluster.context, "head": desired.commit,
                 "syncedCommit": synced, "commitsAhead": ahead, "healthy": healthy,
                 "counts": counts, "notReady": not_ready, "objects": rows,
+                "endpoints": endpoints,
             });
             crate::cli::output::emit(format, &doc)?;
         }
@@ -148,6 +158,15 @@ pub async fn status(
                 ]);
             }
             out!("{}", output::table(&table))?;
+            if !endpoints.is_empty() {
+                let mut reach = vec![vec!["SERVICE".into(), "TYPE".into(), "ENDPOINT".into()]];
+                for e in &endpoints {
+                    reach.push(vec![e.service.clone(), e.kind.clone(), e.endpoint.clone()]);
+                }
+                outln!()?;
+                out!("{}", output::table(&reach))?;
+                outln!()?;
+            }
             let mut line: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
             if not_ready > 0 {
                 line.push(format!("{not_ready} not ready"));

@@ -4,7 +4,8 @@
 //! `diff` and `status` must be tested against something that speaks the API over
 //! HTTP. This crate is that something: it stores objects in memory, answers with
 //! Kubernetes' own paths, status codes and `Status` bodies, simulates the status
-//! that controllers would write (rollouts, ClusterIPs, NodePorts), and runs no
+//! that controllers would write (rollouts, ClusterIPs, NodePorts, a LoadBalancer's
+//! hostname after `Options::load_balancer_delay`), and runs no
 //! containers. The real `kubectl` (1.32) and the `kube` crate use it unchanged.
 //!
 //! # Starting it in-process
@@ -130,6 +131,8 @@ pub struct Options {
     pub rollout_delay: Duration,
     /// How long until a rollout of a `broken` image reports `ProgressDeadlineExceeded`.
     pub progress_deadline: Duration,
+    /// How long until a LoadBalancer Service gets its hostname.
+    pub load_balancer_delay: Duration,
 }
 
 impl Default for Options {
@@ -142,6 +145,7 @@ impl Default for Options {
             audit_log: None,
             rollout_delay: Duration::from_millis(300),
             progress_deadline: Duration::from_secs(2),
+            load_balancer_delay: Duration::from_secs(2),
         }
     }
 }

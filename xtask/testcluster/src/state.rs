@@ -15,6 +15,7 @@ pub struct Cluster {
     pub audit: AuditLog,
     pub rollout_delay: Duration,
     pub progress_deadline: Duration,
+    pub load_balancer_delay: Duration,
     /// Flips to true when the server stops: open watches end.
     pub stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -26,6 +27,7 @@ impl Cluster {
             audit: AuditLog::new(opts.audit_log.as_ref())?,
             rollout_delay: opts.rollout_delay,
             progress_deadline: opts.progress_deadline,
+            load_balancer_delay: opts.load_balancer_delay,
             stopping: tokio::sync::watch::channel(false).0,
         };
         {

@@ -1,7 +1,9 @@
 //! Simulated controllers: they follow the store's events and write the status
-//! that kube-controller-manager and the kubelet would write.
+//! that kube-controller-manager, the kubelet and a cloud's load-balancer
+//! controller would write.
 mod pods;
 mod rollout;
+mod services;
 
 use crate::state::Cluster;
 use crate::store::Store;
@@ -19,6 +21,7 @@ pub async fn run(cluster: Arc<Cluster>) {
         };
         rollout::on_event(&cluster, &event);
         pods::on_event(&cluster, &event);
+        services::on_event(&cluster, &event);
     }
 }
 
