@@ -649,3 +649,43 @@ fn create_deployment_then_expose_it_then_run_a_pod() {
     );
     assert_no_protobuf_zeros(&pod);
 }
+
+#[test]
+fn a_load_balancer_is_pending_then_shows_its_hostname() {
+    let k = common::start_with(testcluster::Options {
+        load_balancer_delay: std::time::Duration::from_millis(1500),
+        ..testcluster::Options::default()
+    });
+    k.apply_fixtures();
+    k.kubectl(&[
+        "expose",
+        "deployment",
+        "web",
+        "-n",
+        "micro",
+        "--name=web-lb",
+        "--type=LoadBalancer",
+        "--port=80",
+        "--target-port=3000",
+    ])
+    .ok();
+    let external = |k: &common::Kube| {
+        let out = k.kubectl(&["get", "svc", "web-lb", "-n", "micro"]);
+        out.ok()
+            .stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(external(&k), "<pending>");
+    k.kubectl(&[
+        "wait", "-n", "micro", "svc/web-lb", "--timeout=20s",
+        "--for=jsonpath={.status.loadBalancer.ingress[0].hostname}=web-lb-micro.elb.testcluster.local",
+    ])
+    .ok();
+    assert_eq!(external(&k), "web-lb-micro.elb.testcluster.local");
+}

@@ -136,7 +136,13 @@ fn external_ip(obj: &Value) -> String {
     match spec["type"].as_str().unwrap_or("ClusterIP") {
         "ExternalName" => spec["externalName"].as_str().unwrap_or("").to_string(),
         "LoadBalancer" => {
-            let ingress = joined(&obj["status"]["loadBalancer"]["ingress"], "ip");
+            let ingress = &obj["status"]["loadBalancer"]["ingress"];
+            // kubectl shows an ingress's IP, or its hostname (AWS load balancers have only that).
+            let ingress = [joined(ingress, "ip"), joined(ingress, "hostname")]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(",");
             if ingress.is_empty() {
                 "<pending>".into()
             } else {
