@@ -50,6 +50,9 @@
 //!   on every write, `fieldValidation=Strict` (unknown fields: 400).
 //! - Table output (`Accept: application/json;as=Table;v=v1;g=meta.k8s.io`) with
 //!   kubectl's usual columns.
+//! - Protobuf bodies for the kinds kubectl's typed clients send (see below), and the
+//!   streaming Pod subresources `log` (`follow`, `tailLines`, `container`) and
+//!   `portforward` (WebSocket), for Pods bound to local processes.
 //! - An audit log: one JSON line per request ([`AuditEvent`]), in memory and
 //!   optionally in a file.
 //!

@@ -1,5 +1,6 @@
 //! The HTTP side: the listener, the request's RequestInfo, one handler per verb,
-//! watches, tables and discovery. Every request is recorded as an audit event.
+//! watches, tables, discovery, protobuf bodies and port-forward. Every request is
+//! recorded as an audit event.
 pub mod discovery;
 mod handlers;
 mod portforward;
