@@ -24,7 +24,7 @@ mod workspace;
 
 use clap::{Parser, Subcommand};
 use cli::{colour, completions, stdout};
-use cmd::{report, test as test_cmd, testcluster as testcluster_cmd};
+use cmd::{logs, report, test as test_cmd, testcluster as testcluster_cmd};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -52,6 +52,8 @@ enum Command {
     Test(test_cmd::TestArgs),
     /// Ask eventservice for the page-visit summary and print it.
     Report(report::ReportArgs),
+    /// Print (or follow) the logs of a service's Pods in a cluster environment.
+    Logs(logs::LogsArgs),
     /// Build the images of the named services.
     Build(image::BuildArgs),
     /// Build the images of every service.
@@ -117,6 +119,7 @@ fn main() -> ExitCode {
         Command::Dev(args) => dev::run(args),
         Command::Test(args) => test_cmd::run(args),
         Command::Report(args) => report::run(args),
+        Command::Logs(args) => logs::run(args),
         Command::Build(args) => image::run_build(args),
         Command::BuildAll(args) => image::run_build_all(args),
         Command::Registry(args) => image::run_registry(args),

@@ -1,9 +1,10 @@
-//! `cargo xtask bench <target>`: figures for services, build, sync, review and dashboard.
+//! `cargo xtask bench <target>`: figures for services, build, sync, review, dashboard and operate.
 use std::process::ExitCode;
 
 mod build;
 mod dashboard;
 mod load;
+mod operate;
 mod review;
 mod services;
 mod sync;
@@ -26,6 +27,8 @@ pub enum BenchTarget {
     Sync,
     Review,
     Dashboard,
+    /// Port-forward throughput through the test cluster (kube crate and kubectl).
+    Operate,
 }
 
 /// Set in the release child, so that it never hands over again.
@@ -85,7 +88,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             options.rate = args.rate;
             services::run(options)
         }
-        BenchTarget::Build | BenchTarget::Sync | BenchTarget::Review | BenchTarget::Dashboard
+        BenchTarget::Build
+        | BenchTarget::Sync
+        | BenchTarget::Review
+        | BenchTarget::Dashboard
+        | BenchTarget::Operate
             if args.rate.is_some() =>
         {
             anyhow::bail!("--rate applies to `bench services` only")
@@ -116,6 +123,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 return hand_over_to_release("dashboard", &[]);
             }
             dashboard::run()
+        }
+        BenchTarget::Operate => {
+            // The test server (and its port-forward) runs in this process.
+            if must_hand_over("operate", "MICRO_BENCH_OPERATE_PROFILE") {
+                return hand_over_to_release("operate", &[]);
+            }
+            operate::run()
         }
     }
 }

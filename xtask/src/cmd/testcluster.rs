@@ -34,6 +34,9 @@ pub struct TestclusterArgs {
     /// Seconds until a rollout of a `:broken` image reports ProgressDeadlineExceeded.
     #[arg(long, default_value_t = 10)]
     progress_deadline_secs: u64,
+    /// Milliseconds until a LoadBalancer Service gets its hostname.
+    #[arg(long, default_value_t = 2000)]
+    load_balancer_delay_ms: u64,
 }
 
 pub fn run(args: TestclusterArgs) -> anyhow::Result<ExitCode> {
@@ -45,6 +48,7 @@ pub fn run(args: TestclusterArgs) -> anyhow::Result<ExitCode> {
         audit_log: args.audit_log,
         rollout_delay: Duration::from_millis(args.rollout_delay_ms),
         progress_deadline: Duration::from_secs(args.progress_deadline_secs),
+        load_balancer_delay: Duration::from_millis(args.load_balancer_delay_ms),
     };
     let runtime = crate::cli::runtime()?;
     runtime.block_on(async {

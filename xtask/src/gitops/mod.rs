@@ -16,6 +16,7 @@ mod apply;
 mod clock;
 pub mod cluster;
 mod diff;
+mod endpoints;
 pub(crate) mod inventory;
 pub(crate) mod kinds;
 mod lease;

@@ -3,6 +3,7 @@
 //! against HEAD.
 
 use super::cluster::Cluster;
+use super::endpoints::{self, Endpoint};
 use super::kinds::ObjectKey;
 use super::live;
 use super::output::{self, short};
@@ -98,6 +99,8 @@ struct Report<'a> {
     rows: Vec<Row>,
     synced: Option<String>,
     ahead: Option<usize>,
+    /// How each Service is reached (NodePort, LoadBalancer, ClusterIP).
+    endpoints: Vec<Endpoint>,
 }
 
 impl Report<'_> {
@@ -153,12 +156,21 @@ async fn report<'a>(cluster: &'a Cluster, repo: &Path, desired: &'a Desired) -> 
         .and_then(|s| source::commits_ahead(repo, s, &desired.commit));
     let outdated = outdated(cluster, repo, desired, synced.as_deref(), &plan.changes).await?;
     let rows = rows(&plan, &outdated, &live.members, desired);
+    let node = endpoints::node_host(&cluster.server);
+    let endpoints = plan
+        .changes
+        .iter()
+        .filter(|c| c.key.kind == "Service")
+        .filter_map(|c| c.live.as_ref())
+        .map(|service| endpoints::of(service, &node))
+        .collect();
     Ok(Report {
         desired,
         context: &cluster.context,
         rows,
         synced,
         ahead,
+        endpoints,
     })
 }
 
@@ -264,8 +276,27 @@ fn document(report: &Report) -> serde_json::Value {
         "env": report.desired.env.name, "context": report.context,
         "commit": report.desired.commit, "syncedCommit": report.synced,
         "commitsAhead": report.ahead, "healthy": report.healthy(),
-        "summary": summary, "objects": report.rows,
+        "summary": summary, "objects": report.rows, "endpoints": report.endpoints,
     })
+}
+
+/// Where the system can be reached, between the table and the counts.
+fn print_endpoints(endpoints: &[Endpoint]) -> Result<()> {
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    let header = ["SERVICE", "TYPE", "ENDPOINT"].map(String::from).to_vec();
+    let rows: Vec<Vec<String>> = std::iter::once(header)
+        .chain(
+            endpoints
+                .iter()
+                .map(|e| vec![e.service.clone(), e.kind.clone(), e.endpoint.clone()]),
+        )
+        .collect();
+    outln!()?;
+    out!("{}", output::table(&rows))?;
+    outln!()?;
+    Ok(())
 }
 
 fn print_text(report: &Report, git_label: &str) -> Result<()> {
@@ -287,6 +318,7 @@ fn print_text(report: &Report, git_label: &str) -> Result<()> {
         }))
         .collect();
     out!("{}", output::table(&table))?;
+    print_endpoints(&report.endpoints)?;
     let mut line: Vec<String> = counts(&report.rows)
         .iter()
         .map(|(word, n)| format!("{n} {word}"))

@@ -1,5 +1,5 @@
 //! API errors as kube-apiserver reports them: an HTTP code and a `Status` body.
-use crate::resources::ResourceKind;
+use crate::store::resources::ResourceKind;
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone)]

@@ -4,7 +4,8 @@
 //! `diff` and `status` must be tested against something that speaks the API over
 //! HTTP. This crate is that something: it stores objects in memory, answers with
 //! Kubernetes' own paths, status codes and `Status` bodies, simulates the status
-//! that controllers would write (rollouts, ClusterIPs, NodePorts), and runs no
+//! that controllers would write (rollouts, ClusterIPs, NodePorts, a LoadBalancer's
+//! hostname after `Options::load_balancer_delay`), and runs no
 //! containers. The real `kubectl` (1.32) and the `kube` crate use it unchanged.
 //!
 //! # Starting it in-process
@@ -37,8 +38,8 @@
 //!   document per group-version listing each kind's operations and parameters
 //!   (kubectl reads it to learn that the server validates fields and supports dry-run).
 //! - Kinds: Namespaces; v1 Services, ConfigMaps, Secrets, PersistentVolumeClaims,
-//!   Pods, ServiceAccounts; apps/v1 Deployments and StatefulSets (`status`, `scale`
-//!   subresources); policy/v1 PodDisruptionBudgets; networking.k8s.io/v1
+//!   Pods (`status`, `log`, `portforward` subresources), ServiceAccounts; apps/v1
+//!   Deployments and StatefulSets (`status`, `scale` subresources); policy/v1 PodDisruptionBudgets; networking.k8s.io/v1
 //!   NetworkPolicies; coordination.k8s.io/v1 Leases. Anything else: 404 `the server could not find the requested resource`.
 //! - Verbs: get, list (`labelSelector`, `fieldSelector` on `metadata.name` /
 //!   `metadata.namespace`, `resourceVersion`), watch (ordered events, resume from
@@ -49,14 +50,21 @@
 //!   on every write, `fieldValidation=Strict` (unknown fields: 400).
 //! - Table output (`Accept: application/json;as=Table;v=v1;g=meta.k8s.io`) with
 //!   kubectl's usual columns.
+//! - Protobuf bodies for the kinds kubectl's typed clients send (see below), and the
+//!   streaming Pod subresources `log` (`follow`, `tailLines`, `container`) and
+//!   `portforward` (WebSocket), for Pods bound to local processes.
 //! - An audit log: one JSON line per request ([`AuditEvent`]), in memory and
 //!   optionally in a file.
 //!
 //! # Known differences from kube-apiserver
 //!
-//! - No authentication, authorization, admission webhooks or TLS; HTTP/JSON only.
-//!   Protobuf request bodies get 415 (so `kubectl create deployment|namespace|secret ...`,
-//!   whose typed clients send protobuf, fail; `kubectl create -f` / `apply` work).
+//! - No authentication, authorization, admission webhooks or TLS; HTTP only.
+//!   Protobuf bodies (`application/vnd.kubernetes.protobuf`, what client-go's typed
+//!   clients such as `kubectl create configmap|secret|deployment|namespace`, `run` and
+//!   `expose` send) are served for ConfigMaps, Secrets, Namespaces, Services, Pods and
+//!   Deployments, through k8s-pb's messages and a table of their common fields: a
+//!   request using a field outside the tables is a 400 naming it, and a response that
+//!   would need one is sent as JSON. Lists, watches and Tables are JSON only; CBOR is 415.
 //! - Legacy discovery only (no aggregated discovery); the OpenAPI v3 documents carry
 //!   operations and parameters but no schemas (no `/openapi/v2`, `kubectl explain` fails).
 //! - Validation: field names and types are checked against the k8s-openapi types
@@ -67,9 +75,19 @@
 //!   ports, volumes, volumeMounts, conditions... keyed; every other list atomic)
 //!   rather than from the schema; set-lists (`v:` elements) are treated as atomic.
 //!   Apply is served on the main resource only (not on `status`).
-//! - Controllers are simulated: no ReplicaSets, Pods, Endpoints or Events exist, and
-//!   there is no garbage collector; only a Namespace deletes its contents (at once:
-//!   the `Terminating` phase does not last). Deletion ignores finalizers and grace periods.
+//! - Pods run nothing. A test binds a Pod to local processes with annotations
+//!   (`forward.testcluster.micro/<port>: host:port` for `pods/portforward`,
+//!   `log.testcluster.micro/<container>: <file>` for `pods/log` with `follow`,
+//!   `tailLines`, `container`, and `testcluster.micro/exit-code` to end a one-off Pod
+//!   Succeeded or Failed); a Pod is Pending when created and Running a rollout delay
+//!   later. Port-forward is served over WebSocket only: `v4.channel.k8s.io` (the kube
+//!   crate) and `SPDY/3.1+portforward.k8s.io` (kubectl 1.31+), for which the Pod's one
+//!   bound port is used because kubectl names the port only in compressed SPDY
+//!   headers; native SPDY is refused with a 400.
+//! - Controllers are simulated: no ReplicaSets, Endpoints or Events exist, no
+//!   controller creates Pods, and there is no garbage collector; only a Namespace
+//!   deletes its contents (at once: the `Terminating` phase does not last). Deletion
+//!   ignores finalizers and grace periods.
 //! - Watch history is never compacted (no 410 Gone); bookmarks are sent only to end
 //!   `sendInitialEvents`. List items carry `apiVersion`/`kind`; `limit`/`continue`
 //!   paging is ignored (the whole list comes back).
@@ -78,25 +96,18 @@
 //! - Pod templates keep no `metadata.creationTimestamp: null`; Service type changes
 //!   keep allocated NodePorts.
 
-mod apply;
+// Layers, each importing only from those below it:
+// http (server, handlers, watch, tables, discovery) → controllers → state →
+// write (writes, defaults, validate, patch, apply) → store (objects, kinds, selectors, metadata).
 mod audit;
+mod bindings;
 mod controllers;
-mod defaults;
-mod discovery;
 mod errors;
-mod handlers;
+mod http;
 mod kubeconfig;
-mod meta;
-mod patch;
-mod quantity;
-mod resources;
-mod selectors;
-mod server;
+mod state;
 mod store;
-mod table;
-mod validate;
-mod watch;
-mod writes;
+mod write;
 
 pub use audit::AuditEvent;
 
@@ -123,6 +134,8 @@ pub struct Options {
     pub rollout_delay: Duration,
     /// How long until a rollout of a `broken` image reports `ProgressDeadlineExceeded`.
     pub progress_deadline: Duration,
+    /// How long until a LoadBalancer Service gets its hostname.
+    pub load_balancer_delay: Duration,
 }
 
 impl Default for Options {
@@ -135,6 +148,7 @@ impl Default for Options {
             audit_log: None,
             rollout_delay: Duration::from_millis(300),
             progress_deadline: Duration::from_secs(2),
+            load_balancer_delay: Duration::from_secs(2),
         }
     }
 }
@@ -143,7 +157,7 @@ impl Default for Options {
 pub struct TestCluster {
     addr: SocketAddr,
     kubeconfig: PathBuf,
-    state: Arc<server::Cluster>,
+    state: Arc<state::Cluster>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _tempdir: Option<TempDir>,
@@ -157,9 +171,9 @@ impl TestCluster {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.listen))?;
         let addr = listener.local_addr()?;
-        let state = server::Cluster::new(&opts)?;
+        let state = state::Cluster::new(&opts)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(server::serve(listener, state.clone(), rx));
+        let task = tokio::spawn(http::server::serve(listener, state.clone(), rx));
         let (kubeconfig, tempdir) = match &opts.kubeconfig {
             Some(path) => (path.clone(), None),
             None => {

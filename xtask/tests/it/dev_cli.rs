@@ -25,9 +25,9 @@ fn report_without_a_running_dev_system_says_so() {
 }
 
 #[test]
-fn report_against_a_cluster_is_not_supported_yet() {
-    let out = xtask(&["report", "--env", "minikube"]);
-    assert_user_error(&out, "not supported yet");
+fn report_against_an_unknown_environment_names_the_known_ones() {
+    let out = xtask(&["report", "--env", "nosuch"]);
+    assert_user_error(&out, "no environment `nosuch`");
 }
 
 #[test]

@@ -178,3 +178,77 @@ fn status_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+/// The ENDPOINT column of `service` in the endpoints table.
+fn endpoint_of(shown: &str, service: &str) -> String {
+    let line = shown
+        .lines()
+        .skip_while(|l| !l.starts_with("SERVICE"))
+        .find(|l| l.split_whitespace().next() == Some(service))
+        .unwrap_or_else(|| panic!("no endpoint of {service} in:\n{shown}"));
+    line.split_whitespace().nth(2).unwrap().to_string()
+}
+
+#[test]
+fn status_shows_a_nodeport_on_the_node_and_a_load_balancer_pending_then_its_hostname() {
+    let typed = |name: &str, port: u16, kind: &str| {
+        gitops_support::service(name, port).replace("spec:\n", &format!("spec:\n  type: {kind}\n"))
+    };
+    let f = Fixture::new(&[
+        (
+            "namespace-micro.yaml".to_string(),
+            gitops_support::namespace(),
+        ),
+        (
+            "service-webapp.yaml".to_string(),
+            typed("webapp", 3000, "NodePort"),
+        ),
+        (
+            "service-shop.yaml".to_string(),
+            typed("shop", 80, "LoadBalancer"),
+        ),
+        (
+            "service-redis.yaml".to_string(),
+            gitops_support::service("redis", 6379),
+        ),
+    ]);
+    f.sync(&["--no-wait"]);
+    let (_, shown) = status(&f);
+    let webapp = endpoint_of(&shown, "webapp");
+    let (host, port) = webapp.split_once(':').unwrap();
+    assert_eq!(host, "127.0.0.1", "the node: the API server's host");
+    assert!(
+        (30000..=32767).contains(&port.parse::<u32>().unwrap()),
+        "{webapp}"
+    );
+    assert_eq!(endpoint_of(&shown, "shop"), "pending", "{shown}");
+    assert!(
+        endpoint_of(&shown, "redis").starts_with("10.96."),
+        "{shown}"
+    );
+
+    // The test cluster assigns the load balancer a hostname after its delay.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let assigned = loop {
+        let out = f.xtask(&["status", "--env", ENV, "--output", "json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let shop = doc["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["service"] == "shop")
+            .cloned()
+            .unwrap();
+        if shop["endpoint"] != "pending" {
+            assert_eq!(shop["type"], "LoadBalancer");
+            break shop["endpoint"].as_str().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never assigned: {shop}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(assigned, "shop-micro.elb.testcluster.local:80");
+    assert_eq!(endpoint_of(&status(&f).1, "shop"), assigned);
+}
