@@ -197,37 +197,8 @@ fn run_render(args: RenderArgs) -> Result<ExitCode> {
 }
 
 fn report_render(dir: &Path, args: &RenderArgs, comparison: &Comparison) -> Result<()> {
-    if !args.check {
-        outln!(
-            "{}: {} written, {} removed, {} unchanged",
-            dir.display(),
-            comparison.changed.len() + comparison.missing.len(),
-            comparison.extra.len(),
-            comparison.unchanged
-        )?;
-    } else if comparison.is_clean() {
-        outln!(
-            "{}: {} files, all as rendered",
-            dir.display(),
-            comparison.unchanged
-        )?;
-    } else {
-        for (what, names) in [
-            ("differs", &comparison.changed),
-            ("missing", &comparison.missing),
-            ("not rendered", &comparison.extra),
-        ] {
-            for name in names {
-                outln!("{what}: {}", dir.join(name).display())?;
-            }
-        }
-        eprintln!(
-            "error: {} is not what `cargo xtask cluster render --env {}` writes: re-render and commit",
-            dir.display(),
-            args.target.env
-        );
-    }
-    Ok(())
+    let command = format!("cargo xtask cluster render --env {}", args.target.env);
+    crate::manifest::files::report(dir, args.check, comparison, &command)
 }
 
 /// Loads, insists the committed files are what render writes (kops gets

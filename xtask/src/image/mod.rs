@@ -11,7 +11,7 @@ mod archive;
 mod compile;
 mod credentials;
 mod engine;
-mod git_info;
+pub(crate) mod git_info;
 pub mod history;
 mod inputs;
 mod output;

@@ -92,3 +92,39 @@ fn list_yaml(dir: &Path) -> Result<Vec<String>> {
     names.sort();
     Ok(names)
 }
+
+/// What `render` (or `cluster render`) did to `dir`, for people: a count line,
+/// or with `check` a line per file that differs and one error line naming
+/// `command`, the command that re-renders it.
+pub fn report(dir: &Path, check: bool, comparison: &Comparison, command: &str) -> Result<()> {
+    if !check {
+        outln!(
+            "{}: {} written, {} removed, {} unchanged",
+            dir.display(),
+            comparison.changed.len() + comparison.missing.len(),
+            comparison.extra.len(),
+            comparison.unchanged
+        )?;
+    } else if comparison.is_clean() {
+        outln!(
+            "{}: {} files, all as rendered",
+            dir.display(),
+            comparison.unchanged
+        )?;
+    } else {
+        for (what, names) in [
+            ("differs", &comparison.changed),
+            ("missing", &comparison.missing),
+            ("not rendered", &comparison.extra),
+        ] {
+            for name in names {
+                outln!("{what}: {}", dir.join(name).display())?;
+            }
+        }
+        eprintln!(
+            "error: {} is not what `{command}` writes: re-render and commit",
+            dir.display()
+        );
+    }
+    Ok(())
+}

@@ -87,36 +87,12 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
     for note in &notes {
         outln!("note: {note}")?;
     }
-    if !args.check {
-        outln!(
-            "{}: {} written, {} removed, {} unchanged",
-            dir.display(),
-            comparison.changed.len() + comparison.missing.len(),
-            comparison.extra.len(),
-            comparison.unchanged
-        )?;
-    } else if comparison.is_clean() {
-        outln!(
-            "{}: {} files, all as rendered",
-            dir.display(),
-            comparison.unchanged
-        )?;
-    } else {
-        for (what, names) in [
-            ("differs", &comparison.changed),
-            ("missing", &comparison.missing),
-            ("not rendered", &comparison.extra),
-        ] {
-            for name in names {
-                outln!("{what}: {}", dir.join(name).display())?;
-            }
-        }
-        eprintln!(
-            "error: {} is not what `cargo xtask render --env {}` writes: re-render and commit",
-            dir.display(),
-            args.env
-        );
-    }
+    files::report(
+        &dir,
+        args.check,
+        &comparison,
+        &format!("cargo xtask render --env {}", args.env),
+    )?;
     Ok(code)
 }
 
