@@ -63,7 +63,7 @@ async fn discovered_redis_url() -> anyhow::Result<String> {
         .await
         .context("no --redis-url or REDIS_URL given")?;
     Ok(match std::env::var("REDIS_PASSWORD") {
-        Ok(pw) if !pw.is_empty() => format!("redis://:{}@{addr}", percent_encode(&pw)),
+        Ok(pw) if !pw.is_empty() => redis_url_with_password(&pw, &addr.to_string()),
         _ => format!("redis://{addr}"),
     })
 }
@@ -159,6 +159,11 @@ fn redacted(url: &str) -> String {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),
     }
+}
+
+/// `redis://:<password>@<addr>`, the password percent-encoded for the URL.
+pub fn redis_url_with_password(password: &str, addr: &str) -> String {
+    format!("redis://:{}@{addr}", percent_encode(password))
 }
 
 fn percent_encode(s: &str) -> String {

@@ -93,10 +93,9 @@ async fn report(
     running_pod(cluster, ns, &target.pod, &env.name).await?;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
     let forward = Forward::open(pods, &target.pod, target.port).await?;
-    args.redis_url = Some(format!(
-        "redis://:{}@{}",
-        percent_encode(&password),
-        forward.addr()
+    args.redis_url = Some(report::redis_url_with_password(
+        &password,
+        &forward.addr().to_string(),
     ));
     let result = report::run(&args).await;
     forward.close().await;
@@ -148,16 +147,4 @@ async fn running_pod(cluster: &Cluster, ns: &str, name: &str, env: &str) -> Resu
         bail!("pod {ns}/{name} is {phase}, not Running: see `cargo xtask status --env {env}`");
     }
     Ok(())
-}
-
-/// A password in a URL's userinfo.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
