@@ -594,8 +594,12 @@ fn refuse_foreign(plan: &Plan) -> Result<()> {
 fn refuse_empty(desired: &Desired, plan: &Plan, options: &SyncOptions) -> Result<()> {
     let prunes = plan.count(Action::Prune);
     if desired.objects.is_empty() && prunes > 0 && !options.allow_empty {
+        let scope = match desired.scope.is_everything() {
+            true => String::new(),
+            false => format!(" in scope ({})", desired.scope.describe()),
+        };
         bail!(
-            "commit {} has no objects for `{}`: refusing to prune all {prunes} objects (pass --allow-empty to do that)",
+            "commit {} has no objects for `{}`{scope}: refusing to prune all {prunes} objects (pass --allow-empty to do that)",
             short(&desired.commit),
             desired.env.name,
         );
