@@ -27,17 +27,23 @@ pub fn unique(tag: &str) -> String {
 /// A copy of the workspace (tracked and untracked-but-not-ignored files) in
 /// a stable folder under target/, with a git repository of its own and a
 /// persistent CARGO_TARGET_DIR, so runs after the first reuse the compiles.
-/// A file lock keeps two test runs from sharing one copy at the same time.
+/// A file lock keeps two test runs from sharing one copy at the same time,
+/// and another keeps two copies from building into the shared target folder
+/// at once (all image tests are one test binary: without it they overlapped,
+/// and a compile error in one copy went unseen).
 pub struct WorkspaceCopy {
     pub dir: PathBuf,
     pub target_dir: PathBuf,
     _lock: std::fs::File,
+    _target_lock: std::fs::File,
 }
 
 impl WorkspaceCopy {
     pub fn new(name: &str) -> WorkspaceCopy {
         let base = main_root().join("target/image-tests");
         std::fs::create_dir_all(&base).unwrap();
+        let target_lock = std::fs::File::create(base.join("target.lock")).unwrap();
+        target_lock.lock().unwrap();
         let lock = std::fs::File::create(base.join(format!("{name}.lock"))).unwrap();
         lock.lock().unwrap();
         let dir = base.join(format!("ws-{name}"));
@@ -87,6 +93,7 @@ impl WorkspaceCopy {
             dir,
             target_dir,
             _lock: lock,
+            _target_lock: target_lock,
         }
     }
 
