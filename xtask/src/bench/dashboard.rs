@@ -8,7 +8,7 @@
 //! (`MICRO_BENCH_DASHBOARD_PROFILE=debug` measures the debug one).
 //! `MICRO_BENCH_DASHBOARD_IDLE_SECS` sets the idle window (default 60).
 
-use super::sync::{ENV, ScratchDir, commit, synthetic_scenario, xtask_sync};
+use super::sync::{ENV, ScratchDir, committed_scenario, synthetic_scenario, xtask_sync};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -42,16 +42,7 @@ pub fn run() -> Result<ExitCode> {
         ..Options::default()
     })?;
     let repo = ScratchDir::new("dashboard")?;
-    let manifests = repo.path().join("environments").join(ENV).join("manifests");
-    std::fs::create_dir_all(&manifests)?;
-    std::fs::write(
-        repo.path().join("environments").join(ENV).join("env.yaml"),
-        "context: minikube\nregistry: localhost:5000\nnamespace: micro\n",
-    )?;
-    for (name, text) in &scenario.files {
-        std::fs::write(manifests.join(name), text)?;
-    }
-    commit(&git2::Repository::init(repo.path())?, "bench manifests")?;
+    committed_scenario(repo.path(), &scenario)?;
     xtask_sync(server.kubeconfig(), repo.path())?;
 
     let started = Instant::now();

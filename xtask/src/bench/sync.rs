@@ -119,17 +119,7 @@ fn run_steps(scenario: &Scenario, tool: Tool) -> Result<Vec<(&'static str, Measu
     } else {
         "kubectl"
     })?;
-    let manifests = repo.path().join("environments").join(ENV).join("manifests");
-    std::fs::create_dir_all(&manifests)?;
-    std::fs::write(
-        repo.path().join("environments").join(ENV).join("env.yaml"),
-        "context: minikube\nregistry: localhost:5000\nnamespace: micro\n",
-    )?;
-    for (name, text) in &scenario.files {
-        std::fs::write(manifests.join(name), text)?;
-    }
-    let git = git2::Repository::init(repo.path())?;
-    commit(&git, "bench manifests")?;
+    let (git, manifests) = committed_scenario(repo.path(), scenario)?;
     if tool == Tool::Kubectl {
         // kubectl applies files in name order: the namespace must exist first.
         let namespace = scenario
@@ -214,6 +204,27 @@ pub(super) fn xtask_sync(kubeconfig: &Path, repo: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A new repository in `root` holding the scenario as environment `ENV`,
+/// committed: what each bench syncs. Returns it and its manifests folder.
+pub(super) fn committed_scenario(
+    root: &Path,
+    scenario: &Scenario,
+) -> Result<(git2::Repository, PathBuf)> {
+    let environment = root.join("environments").join(ENV);
+    let manifests = environment.join("manifests");
+    std::fs::create_dir_all(&manifests)?;
+    std::fs::write(
+        environment.join("env.yaml"),
+        "context: minikube\nregistry: localhost:5000\nnamespace: micro\n",
+    )?;
+    for (name, text) in &scenario.files {
+        std::fs::write(manifests.join(name), text)?;
+    }
+    let git = git2::Repository::init(root)?;
+    commit(&git, "bench manifests")?;
+    Ok((git, manifests))
 }
 
 fn kubectl_apply(kubeconfig: &Path, path: &Path) -> Result<()> {

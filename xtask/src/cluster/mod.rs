@@ -169,26 +169,10 @@ fn run_render(args: RenderArgs) -> Result<ExitCode> {
     let loaded = load(&args.target)?;
     let dir = render::cluster_dir(&args.target.env);
     let path = loaded.root.join(&dir);
-    let comparison = if args.check {
-        files::compare_dir(&path, &loaded.rendered)?
-    } else {
-        files::write_dir(&path, &loaded.rendered)?
-    };
-    let code = if args.check && !comparison.is_clean() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    };
+    let comparison = files::check_or_write(&path, &loaded.rendered, args.check)?;
+    let code = comparison.exit_code(args.check);
     if !args.output.is_text() {
-        let report = serde_json::json!({
-            "env": args.target.env,
-            "check": args.check,
-            "clean": comparison.is_clean(),
-            "changed": comparison.changed,
-            "missing": comparison.missing,
-            "extra": comparison.extra,
-            "unchanged": comparison.unchanged,
-        });
+        let report = comparison.document(&args.target.env, args.check);
         crate::cli::output::emit(args.output, &report)?;
         return Ok(code);
     }

@@ -21,6 +21,37 @@ impl Comparison {
     pub fn is_clean(&self) -> bool {
         self.changed.is_empty() && self.missing.is_empty() && self.extra.is_empty()
     }
+
+    /// Exit 1 when a `--check` found a difference, else 0.
+    pub fn exit_code(&self, check: bool) -> std::process::ExitCode {
+        if check && !self.is_clean() {
+            std::process::ExitCode::from(1)
+        } else {
+            std::process::ExitCode::SUCCESS
+        }
+    }
+
+    /// The document of `render` and `cluster render` for machines.
+    pub fn document(&self, env: &str, check: bool) -> serde_json::Value {
+        serde_json::json!({
+            "env": env,
+            "check": check,
+            "clean": self.is_clean(),
+            "changed": self.changed,
+            "missing": self.missing,
+            "extra": self.extra,
+            "unchanged": self.unchanged,
+        })
+    }
+}
+
+/// `--check` compares `files` with `dir`; otherwise `dir` is made to hold them.
+pub fn check_or_write(dir: &Path, files: &Files, check: bool) -> Result<Comparison> {
+    if check {
+        compare_dir(dir, files)
+    } else {
+        write_dir(dir, files)
+    }
 }
 
 /// Compares `files` with `<root>/environments/<env>/manifests/`.
@@ -48,12 +79,8 @@ pub fn compare_dir(dir: &Path, files: &Files) -> Result<Comparison> {
     Ok(result)
 }
 
-/// Makes the folder hold exactly `files`; untouched files keep their mtime.
-pub fn write(root: &Path, env: &str, files: &Files) -> Result<Comparison> {
-    write_dir(&root.join(manifests_dir(env)), files)
-}
-
-/// Makes `dir` hold exactly `files` (as its `.yaml` files).
+/// Makes `dir` hold exactly `files` (as its `.yaml` files); untouched files
+/// keep their mtime.
 pub fn write_dir(dir: &Path, files: &Files) -> Result<Comparison> {
     let comparison = compare_dir(dir, files)?;
     std::fs::create_dir_all(dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;

@@ -60,27 +60,11 @@ pub fn run_render(args: RenderArgs) -> Result<ExitCode> {
     let record = images::load_record(&args.images.unwrap_or_else(ImageRecord::path))?;
     let (rendered, notes) = render::render_with_notes(&root, &args.env, &record)?;
     let dir = render::manifests_dir(&args.env);
-    let comparison = if args.check {
-        files::compare(&root, &args.env, &rendered)?
-    } else {
-        files::write(&root, &args.env, &rendered)?
-    };
-    let code = if args.check && !comparison.is_clean() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    };
+    let comparison = files::check_or_write(&root.join(&dir), &rendered, args.check)?;
+    let code = comparison.exit_code(args.check);
     if !args.output.is_text() {
-        let report = serde_json::json!({
-            "env": args.env,
-            "check": args.check,
-            "clean": comparison.is_clean(),
-            "changed": comparison.changed,
-            "missing": comparison.missing,
-            "extra": comparison.extra,
-            "unchanged": comparison.unchanged,
-            "notes": notes,
-        });
+        let mut report = comparison.document(&args.env, args.check);
+        report["notes"] = serde_json::json!(notes);
         crate::cli::output::emit(args.output, &report)?;
         return Ok(code);
     }
